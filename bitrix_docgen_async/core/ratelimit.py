@@ -1,0 +1,257 @@
+"""Limit arithmetic: the request bucket and the per-method operating budget. Pure, clock injected.
+
+Two Bitrix24 limits (protocol.md §3):
+
+* the request-rate limit, a leaky bucket per portal and source IP: each HTTP request adds 1 to a
+  counter that drains by ``per_second``; a request that would lift it above ``burst`` is refused
+  with 503 ``QUERY_LIMIT_EXCEEDED``. A ``batch`` counts once.
+* the operating budget, per method and per app/webhook: execution time summed over 10 one-minute
+  buckets; once the sum reaches the limit (480 s per 600 s in the cloud) the next call of that
+  method is refused with 429 ``OPERATION_TIME_LIMIT``.
+
+The client mirrors both so that the portal never has to refuse it (:class:`TokenBucket`,
+:class:`OperatingLedger`); the fake portal enforces them with the same arithmetic
+(:class:`LeakyBucket`, :class:`BucketedBudget`). Every function takes ``now`` in seconds on one
+monotonic clock chosen by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+
+__all__ = [
+    "BucketedBudget",
+    "LeakyBucket",
+    "OperatingBudget",
+    "OperatingLedger",
+    "RateLimit",
+    "TokenBucket",
+]
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen
+class RateLimit:
+    """The portal's request bucket: ``burst`` requests at once, refilled at ``per_second``.
+
+    Attributes:
+        burst: bucket size X (50 on ordinary plans, 250 on Enterprise).
+        per_second: drain rate Y (2 on ordinary plans, 5 on Enterprise).
+    """
+
+    burst: int = attrs.field(validator=_positive)
+    per_second: float = attrs.field(validator=_positive)
+
+    @classmethod
+    def standard(cls) -> RateLimit:
+        """The limit of every cloud plan but Enterprise: burst 50, 2 requests per second."""
+        return cls(burst=50, per_second=2.0)
+
+    @classmethod
+    def enterprise(cls) -> RateLimit:
+        """The Enterprise plan's limit: burst 250, 5 requests per second."""
+        return cls(burst=250, per_second=5.0)
+
+
+@attrs.frozen
+class OperatingBudget:
+    """Execution time one method may spend per window (protocol.md §3.2).
+
+    Attributes:
+        limit_s: seconds of execution allowed per window (480 in the cloud's worked example).
+        window_s: the window (600 s: ten one-minute buckets).
+        buckets: how many buckets the window is cut into (10 on the portal).
+    """
+
+    limit_s: float = attrs.field(default=480.0, validator=_positive)
+    window_s: float = attrs.field(default=600.0, validator=_positive)
+    buckets: int = attrs.field(default=10, validator=_positive)
+
+
+@attrs.define
+class TokenBucket:
+    """The client's mirror of the portal's leaky bucket; fair by construction.
+
+    ``reserve`` debits one token at once and returns how long the caller must wait for it, so
+    tokens may go negative: each caller gets its own future slot, in the order it asked, and no
+    slot is ever handed out twice. ``margin`` tokens are kept in reserve to absorb the jitter
+    between our clock and the moment the portal sees the request.
+    """
+
+    limit: RateLimit
+    now: float
+    margin: float = 1.0
+    tokens: float = attrs.field(init=False)
+    updated: float = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.tokens = self.capacity
+        self.updated = self.now
+
+    @property
+    def capacity(self) -> float:
+        """How many tokens a full bucket holds: the burst less the safety margin (at least 1)."""
+        return max(1.0, self.limit.burst - self.margin)
+
+    def _refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.limit.per_second)
+            self.updated = now
+
+    def reserve(self, now: float) -> float:
+        """Take one token; return the seconds to wait before the request may be sent."""
+        self._refill(now)
+        self.tokens -= 1.0
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.limit.per_second
+
+    def refund(self, now: float) -> None:
+        """Give back a token whose request was never sent (its waiter was cancelled)."""
+        self._refill(now)
+        self.tokens = min(self.capacity, self.tokens + 1.0)
+
+    def drain(self, now: float) -> None:
+        """The portal said 503 ``QUERY_LIMIT_EXCEEDED``: its bucket is full, so ours is empty."""
+        self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+
+
+@attrs.define
+class LeakyBucket:
+    """The portal's side of the request limit: a counter that drains at ``per_second``."""
+
+    limit: RateLimit
+    level: float = 0.0
+    updated: float = 0.0
+
+    def try_add(self, now: float) -> bool:
+        """Count one request at ``now``; False (and nothing counted) if it would overflow."""
+        if now > self.updated:
+            self.level = max(0.0, self.level - (now - self.updated) * self.limit.per_second)
+            self.updated = now
+        if self.level + 1.0 > self.limit.burst:
+            return False
+        self.level += 1.0
+        return True
+
+
+@attrs.define
+class BucketedBudget:
+    """The portal's operating budget for one method: time summed in ``budget.buckets`` buckets.
+
+    A bucket opens at the first call after the previous one closed, covers
+    ``window_s / buckets`` seconds, and drops out ``window_s`` after it opened (protocol.md §3.2:
+    "a bucket's 10-minute countdown starts at the first call in that minute").
+    """
+
+    budget: OperatingBudget
+    opened: deque[tuple[float, float]] = attrs.field(factory=deque)  # (opened_at, seconds)
+
+    def _expire(self, now: float) -> None:
+        while self.opened and self.opened[0][0] + self.budget.window_s <= now:
+            self.opened.popleft()
+
+    def operating(self, now: float) -> float:
+        """The running sum reported as ``time.operating``."""
+        self._expire(now)
+        return sum(seconds for _, seconds in self.opened)
+
+    def reset_at(self, now: float) -> float | None:
+        """When the oldest bucket drops out (``time.operating_reset_at``), if any is open."""
+        self._expire(now)
+        return self.opened[0][0] + self.budget.window_s if self.opened else None
+
+    def allows(self, now: float) -> bool:
+        """Checked before each call: refused once the sum has reached the limit."""
+        return self.operating(now) < self.budget.limit_s
+
+    def add(self, now: float, seconds: float) -> None:
+        """Book ``seconds`` of execution that started at ``now``."""
+        self._expire(now)
+        span = self.budget.window_s / self.budget.buckets
+        if self.opened and now < self.opened[-1][0] + span:
+            opened_at, total = self.opened[-1]
+            self.opened[-1] = (opened_at, total + seconds)
+        else:
+            self.opened.append((now, seconds))
+
+
+@attrs.define
+class OperatingLedger:
+    """The client's view of one method's operating budget.
+
+    It books every command's execution time (from ``result_time``) for a full window after it
+    was seen, which is never earlier than the portal's own bucket expiry, so it errs on the safe
+    side. Commands in flight hold a reservation of their estimated cost. When the portal reports
+    more ``operating`` than we booked (another process shares the webhook) the difference is
+    booked too, until the portal's ``operating_reset_at``.
+    """
+
+    budget: OperatingBudget
+    #: Fraction of the limit the client allows itself; the rest absorbs estimation error.
+    utilisation: float = 0.95
+    booked: deque[tuple[float, float]] = attrs.field(factory=deque)  # (expires_at, seconds)
+    in_flight: float = 0.0
+    suspended_until: float = 0.0
+
+    def _expire(self, now: float) -> None:
+        while self.booked and self.booked[0][0] <= now:
+            self.booked.popleft()
+
+    def used(self, now: float) -> float:
+        """Seconds booked in the window plus reservations in flight."""
+        self._expire(now)
+        return sum(seconds for _, seconds in self.booked) + self.in_flight
+
+    def headroom(self, now: float) -> float:
+        """Seconds of execution that may still be started now (0 while suspended)."""
+        if now < self.suspended_until:
+            return 0.0
+        return max(0.0, self.budget.limit_s * self.utilisation - self.used(now))
+
+    def reserve(self, seconds: float) -> None:
+        """Hold ``seconds`` for a command that is about to be sent."""
+        self.in_flight += seconds
+
+    def release(self, reserved: float) -> None:
+        """Drop a reservation whose command was refused before it executed."""
+        self.in_flight = max(0.0, self.in_flight - reserved)
+
+    def settle(self, now: float, reserved: float, actual: float) -> None:
+        """Replace a reservation by the execution time the portal reported."""
+        self.release(reserved)
+        self._insert(now + self.budget.window_s, actual)
+
+    def observe(self, now: float, operating: float, reset_in: float | None) -> None:
+        """Take the portal's ``time.operating`` into account (after settling our commands)."""
+        self._expire(now)
+        ours = sum(seconds for _, seconds in self.booked)
+        if operating > ours + 1e-6:
+            horizon = reset_in if reset_in is not None and reset_in > 0 else self.budget.window_s
+            self._insert(now + horizon, operating - ours)
+
+    def suspend(self, until: float) -> None:
+        """The portal said 429: send nothing of this method before ``until``."""
+        self.suspended_until = max(self.suspended_until, until)
+
+    def next_change(self, now: float) -> float | None:
+        """The next moment headroom grows by itself (a booking expires or a suspension ends)."""
+        self._expire(now)
+        moments = [t for t in (self.suspended_until,) if t > now]
+        if self.booked:
+            moments.append(self.booked[0][0])
+        return min(moments) if moments else None
+
+    def _insert(self, expires_at: float, seconds: float) -> None:
+        # Keep bookings sorted by expiry; nearly always an append.
+        if not self.booked or self.booked[-1][0] <= expires_at:
+            self.booked.append((expires_at, seconds))
+            return
+        items = sorted([*self.booked, (expires_at, seconds)])
+        self.booked.clear()
+        self.booked.extend(items)

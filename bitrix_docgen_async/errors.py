@@ -1,0 +1,210 @@
+"""The exception hierarchy.
+
+One root, :class:`BitrixError`, and a shallow tree under it. Every class says through
+``retryable`` whether the same call may simply be sent again: that is true only for refusals that
+Bitrix24 makes *before* it executes anything (rate limit, operating budget), never for errors after
+which the outcome of a write is unknown.
+
+This module is pure (no I/O, no asyncio) so that ``core/`` can raise these classes. No message
+built here contains a secret: callers pass only method names, codes and the portal's descriptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "AccessDeniedError",
+    "ApiError",
+    "AuthError",
+    "BitrixError",
+    "ClientStateError",
+    "DocumentLimitError",
+    "InvalidRequestError",
+    "MethodNotFoundError",
+    "NotFoundError",
+    "OAuthError",
+    "OperationTimeLimitError",
+    "OutcomeUnknownError",
+    "OverloadError",
+    "PollTimeoutError",
+    "QueryLimitExceededError",
+    "RateLimitedError",
+    "ResponseError",
+    "ServerError",
+    "TokenExpiredError",
+    "TransportError",
+    "BitrixTimeoutError",
+    "WrongAuthTypeError",
+]
+
+
+class BitrixError(Exception):
+    """Root of every error this library raises."""
+
+    #: True when sending the very same request again is safe and may succeed.
+    retryable: ClassVar[bool] = False
+
+
+class ClientStateError(BitrixError, RuntimeError):
+    """The client was used outside ``async with`` (not opened yet, or already closed)."""
+
+
+class ApiError(BitrixError):
+    """The portal answered with an ``{"error", "error_description"}`` envelope.
+
+    Attributes:
+        code: the portal's error code as sent (``"0"``, ``"100"`` and ``""`` occur for docgen).
+        description: the portal's ``error_description``.
+        status: the HTTP status, or ``None`` for a command that failed inside a ``batch``
+            (Bitrix24 reports those inside an HTTP 200).
+        method: the REST method that failed, when known.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        description: str = "",
+        *,
+        status: int | None = None,
+        method: str | None = None,
+    ) -> None:
+        self.code = code
+        self.description = description
+        self.status = status
+        self.method = method
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f"{self.method}: " if self.method else ""
+        code = self.code if self.code != "" else "<empty code>"
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        detail = f": {self.description}" if self.description else ""
+        return f"{where}{code}{detail}{status}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_api_error, (type(self), self.code, self.description, self.status, self.method))
+
+
+def _rebuild_api_error(
+    cls: type[ApiError], code: str, description: str, status: int | None, method: str | None
+) -> ApiError:
+    return cls(code, description, status=status, method=method)
+
+
+class AuthError(ApiError):
+    """Authentication failed: wrong webhook code, unknown token, deactivated user."""
+
+
+class TokenExpiredError(AuthError):
+    """``expired_token``: the OAuth access token has expired; refresh and send again."""
+
+    retryable = True
+
+
+class WrongAuthTypeError(AuthError):
+    """``WRONG_AUTH_TYPE``: the method needs application (OAuth) auth, not a webhook."""
+
+
+class OAuthError(AuthError):
+    """The OAuth server refused a token request (``invalid_grant``, ``invalid_client``, ...).
+
+    A failed refresh is final: the refresh token is expired or revoked and the user must
+    authorize the application again. It is never retried in a loop.
+    """
+
+
+class AccessDeniedError(ApiError):
+    """The credentials are valid but lack a right or scope for this object or method."""
+
+
+class NotFoundError(ApiError):
+    """The object (document, template, numerator, event handler) does not exist."""
+
+
+class MethodNotFoundError(NotFoundError):
+    """``ERROR_METHOD_NOT_FOUND``: the portal does not know the REST method."""
+
+
+class InvalidRequestError(ApiError):
+    """The portal rejected the parameters (missing or malformed fields, batch misuse)."""
+
+
+class DocumentLimitError(ApiError):
+    """``DOCGEN_LIMIT_ERROR``: the plan's maximum count of documents has been reached."""
+
+
+class RateLimitedError(ApiError):
+    """A limit refused the call before it executed; sending it again later is safe."""
+
+    retryable = True
+
+
+class QueryLimitExceededError(RateLimitedError):
+    """HTTP 503 ``QUERY_LIMIT_EXCEEDED``: the portal's request bucket is full."""
+
+
+class OperationTimeLimitError(RateLimitedError):
+    """HTTP 429 ``OPERATION_TIME_LIMIT``: the method spent its operating-time budget."""
+
+
+class OverloadError(ApiError):
+    """HTTP 503 ``OVERLOAD_LIMIT``: REST is blocked by support. Not transient, not retried."""
+
+
+class ServerError(ApiError):
+    """An internal error on the portal (HTTP 5xx with an error envelope)."""
+
+
+class TransportError(BitrixError):
+    """The request did not produce a response: connection refused, reset or dropped.
+
+    Whether the portal executed the call is unknown, so only reads are retried after it.
+    """
+
+
+class BitrixTimeoutError(TransportError):
+    """No complete response within the client's timeout."""
+
+
+class ResponseError(BitrixError):
+    """The response could not be understood: not JSON, an HTML error page, a wrong shape.
+
+    Attributes:
+        status: the HTTP status of the response.
+        detail: what was wrong (for a shape mismatch, cattrs' ``transform_error`` lines).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, detail: Sequence[str] = ()):
+        self.status = status
+        self.detail = tuple(detail)
+        super().__init__(message + (f" (HTTP {status})" if status is not None else ""))
+
+
+class OutcomeUnknownError(BitrixError):
+    """A non-idempotent write failed ambiguously: the portal may or may not have executed it.
+
+    Raised instead of a blind retry, which could create a duplicate document. Reconcile (look
+    the object up) before deciding to send the write again.
+
+    Attributes:
+        method: the write whose outcome is unknown.
+        cause: the failure that made it ambiguous.
+    """
+
+    def __init__(self, method: str, cause: BaseException) -> None:
+        self.method = method
+        self.cause = cause
+        super().__init__(
+            f"{method}: the outcome is unknown after {type(cause).__name__}: {cause}; "
+            "it was not retried, because the portal may have executed it"
+        )
+
+
+class PollTimeoutError(BitrixError):
+    """Waiting for PDFs reached its deadline; ``pending`` holds what was still converting."""
+
+    def __init__(self, pending: Sequence[Any]) -> None:
+        self.pending = tuple(pending)
+        super().__init__(f"{len(self.pending)} document(s) still pending at the deadline")
