@@ -19,7 +19,9 @@ __all__ = [
     "ApiError",
     "AuthError",
     "BitrixError",
+    "BitrixTimeoutError",
     "ClientStateError",
+    "CommandSkippedError",
     "DocumentLimitError",
     "InvalidRequestError",
     "MethodNotFoundError",
@@ -35,7 +37,6 @@ __all__ = [
     "ServerError",
     "TokenExpiredError",
     "TransportError",
-    "BitrixTimeoutError",
     "WrongAuthTypeError",
 ]
 
@@ -84,7 +85,10 @@ class ApiError(BitrixError):
         return f"{where}{code}{detail}{status}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_api_error, (type(self), self.code, self.description, self.status, self.method))
+        return (
+            _rebuild_api_error,
+            (type(self), self.code, self.description, self.status, self.method),
+        )
 
 
 def _rebuild_api_error(
@@ -200,6 +204,10 @@ class OutcomeUnknownError(BitrixError):
             f"{method}: the outcome is unknown after {type(cause).__name__}: {cause}; "
             "it was not retried, because the portal may have executed it"
         )
+
+
+class CommandSkippedError(BitrixError):
+    """A command of an explicit batch did not run: the batch halted at an earlier failure."""
 
 
 class PollTimeoutError(BitrixError):

@@ -18,6 +18,7 @@ monotonic clock chosen by the caller.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import attrs
 
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
@@ -101,7 +102,9 @@ class TokenBucket:
 
     def _refill(self, now: float) -> None:
         if now > self.updated:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.limit.per_second)
+            self.tokens = min(
+                self.capacity, self.tokens + (now - self.updated) * self.limit.per_second
+            )
             self.updated = now
 
     def reserve(self, now: float) -> float:

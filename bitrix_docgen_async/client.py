@@ -1,0 +1,199 @@
+"""``DocgenClient``: the async context manager users hold.
+
+It wires a transport, an auth, a limiter and the batching session together; resources and
+``call()`` only build calls and hand them to the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from bitrix_docgen_async._retry import RetryPolicy
+from bitrix_docgen_async.auth import DEFAULT_OAUTH_URL, Auth, OAuthAuth, TokenStore, WebhookAuth
+from bitrix_docgen_async.batch import Batch
+from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.errors import ClientStateError
+from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
+from bitrix_docgen_async.session import ClientStats, CommandResult, Session
+from bitrix_docgen_async.transport import Timeouts, Transport
+
+__all__ = ["DocgenClient"]
+
+_STANDARD = RateLimit.standard()
+_BUDGET = OperatingBudget()
+
+
+class DocgenClient:
+    """An asyncio client for the Bitrix24 CRM Document Generator.
+
+    Use it inside ``async with``; concurrent calls are batched (50 commands per HTTP request),
+    paced by the portal's request bucket and per-method operating budget, and retried where
+    that is safe.
+
+    Args:
+        auth: a :class:`WebhookAuth` or :class:`OAuthAuth`.
+        rate_limit: the portal's request bucket to stay under (``None``: do not pace).
+        operating_budget: the per-method execution budget to stay under (``None``: do not pace).
+        limiter: a limiter shared with other clients (overrides the two above).
+        http_session: an ``aiohttp.ClientSession`` of yours; it is used and never closed.
+        linger: seconds a call may wait for others to share its batch (0 sends at once).
+        batch_time_target: the expected execution time one batch may carry, seconds; keeps
+            requests well inside the portal's 60 s cut-off.
+        timeouts: connect and read timeouts (read defaults to 90 s, above the portal's 60 s).
+        retry: retry bounds and waits.
+        clock, sleep: injected in tests.
+    """
+
+    def __init__(
+        self,
+        auth: Auth,
+        *,
+        rate_limit: RateLimit | None = _STANDARD,
+        operating_budget: OperatingBudget | None = _BUDGET,
+        limiter: Limiter | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        linger: float = 0.005,
+        batch_time_target: float = 20.0,
+        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.auth = auth
+        self._transport = Transport(http_session, timeouts=timeouts)
+        self._limiter = limiter or Limiter.in_memory(
+            rate_limit, operating_budget, clock=clock, sleep=sleep
+        )
+        self._session_options = {"linger": linger, "batch_time_target": batch_time_target}
+        self._retry = retry
+        self._session: Session | None = None
+        self._stats = ClientStats()
+
+    def __repr__(self) -> str:
+        return f"DocgenClient({self.auth!r})"
+
+    @classmethod
+    def from_webhook(cls, url: str, **options: Any) -> DocgenClient:
+        """A client for an incoming webhook URL ``https://{portal}/rest/{user_id}/{code}/``.
+
+        The code in the URL is a secret: it never appears in logs, reprs or errors.
+        """
+        return cls(WebhookAuth(url), **options)
+
+    @classmethod
+    def from_oauth(
+        cls,
+        *,
+        client_endpoint: str,
+        access_token: str,
+        refresh_token: str,
+        client_id: str,
+        client_secret: str,
+        token_store: TokenStore | None = None,
+        oauth_url: str = DEFAULT_OAUTH_URL,
+        **options: Any,
+    ) -> DocgenClient:
+        """A client for an OAuth application; the token is refreshed on ``expired_token``.
+
+        Args:
+            client_endpoint: the REST base from the token response, e.g.
+                ``https://portal.bitrix24.com/rest/``.
+            token_store: awaited with every new token pair; persist it there.
+            oauth_url: the authorization server's token endpoint.
+        """
+        auth = OAuthAuth(
+            client_endpoint=client_endpoint,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_store=token_store,
+            oauth_url=oauth_url,
+        )
+        return cls(auth, **options)
+
+    async def __aenter__(self) -> DocgenClient:
+        if self._session is not None:
+            raise ClientStateError("the client is already open")
+        await self._transport.open()
+        self._session = Session(
+            self._transport,
+            self.auth,
+            self._limiter,
+            linger=float(self._session_options["linger"]),
+            batch_time_target=float(self._session_options["batch_time_target"]),
+            retry=self._retry,
+        )
+        self._stats = self._session.stats
+        self._session.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            await self._transport.close()
+
+    @property
+    def session(self) -> Session:
+        """The open session; raises :class:`ClientStateError` outside ``async with``."""
+        if self._session is None:
+            raise ClientStateError("the client is not open: use it inside 'async with'")
+        return self._session
+
+    @property
+    def stats(self) -> ClientStats:
+        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s."""
+        return self._stats
+
+    async def call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Call any REST method and return its ``result`` (batched with concurrent calls).
+
+        Args:
+            method: e.g. ``crm.documentgenerator.numerator.list``.
+            params: its parameters, as the docs list them.
+            idempotent: whether it may be sent again after an ambiguous failure (default: known
+                reads may, anything else may not).
+
+        Raises:
+            ApiError: the portal's error for this call (a subclass per kind).
+            OutcomeUnknownError: a write failed ambiguously and was not retried.
+        """
+        return (await self.call_full(method, params, idempotent=idempotent)).result
+
+    async def call_full(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+    ) -> CommandResult:
+        """Like :meth:`call`, but with ``total``, ``next`` and the ``time`` block."""
+        return await self.session.call(method, params, idempotent=idempotent)
+
+    def batch(self, *, halt: bool = False) -> Batch:
+        """An explicit batch whose commands may refer to each other's results."""
+        return Batch(self.session, halt=halt)
+
+    def flush(self) -> None:
+        """Send queued calls now rather than after the linger."""
+        self.session.flush()

@@ -1,0 +1,376 @@
+"""Read the REST envelope: success, error, the ``time`` block and the inner result of ``batch``.
+
+Pure: bytes in, values or exceptions out (protocol.md §1.3, §1.4, §2, §4).
+
+* A success is ``{"result": ..., "time": {...}}``, plus top-level ``total``/``next`` for list
+  methods (§1.3, §6) -> :class:`Envelope`.
+* An error is ``{"error": ..., "error_description": ...}`` with any status, 200 included (§4.1;
+  PY raises an ``error`` found in a 2xx body too) -> the :class:`ApiError` from
+  :func:`~bitrix_docgen_async.core.errormap.error_for`, raised.
+* Anything else (an nginx HTML page, truncated JSON, a JSON array) -> :class:`ResponseError`.
+  Its message never quotes a response body: a 2xx body may hold tokens or personal data. Only the
+  ``<title>`` of an HTML error page (non-2xx) is shown, cut to 100 characters.
+* ``batch`` answers 200 even when commands fail; :func:`split_batch` splits its inner ``result``
+  per command id (§2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bitrix_docgen_async.core.errormap import error_for
+from bitrix_docgen_async.errors import ApiError, ResponseError
+
+__all__ = ["BatchReply", "Envelope", "TimeInfo", "parse_response", "split_batch"]
+
+_TITLE_LIMIT = 100
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# protocol.md §4.1: an error code is "a string of digits, Latin letters and underscores".
+_CODE_LIKE = re.compile(r"[A-Za-z0-9_]*")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _number(value: object) -> float | None:
+    """A finite number from an int, a float or a numeric string; anything else is ``None``.
+
+    The ``time`` fields vary (protocol.md §1.4): 2026 docgen examples send an integer ``start``
+    and ``processing``, so ints are as good as floats. ``bool`` is an ``int`` in Python but never
+    a time, so it is refused.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@attrs.frozen
+class TimeInfo:
+    """The ``time`` object of a response or of one batch command (protocol.md §1.4).
+
+    The docs say its fields "may vary depending on the method and environment", so every one is
+    optional.
+
+    Attributes:
+        start: Unix time the request began.
+        finish: Unix time it ended.
+        duration: ``finish - start``, seconds.
+        processing: processing time, seconds.
+        operating: this method's execution time for this app/webhook over the last 10 minutes,
+            seconds (the operating budget, §3.2).
+        operating_reset_at: Unix time at which part of that budget is released; absent from some
+            responses (``event.bind``, ``user.current``).
+        date_start: ISO-8601 start with offset, e.g. ``2024-08-29T10:34:19+03:00``.
+        date_finish: ISO-8601 finish with offset.
+    """
+
+    start: float | None = None
+    finish: float | None = None
+    duration: float | None = None
+    processing: float | None = None
+    operating: float | None = None
+    operating_reset_at: float | None = None
+    date_start: str | None = None
+    date_finish: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: object) -> TimeInfo | None:
+        """Read a ``time`` object leniently.
+
+        Args:
+            data: the decoded JSON value of ``time``.
+
+        Returns:
+            A :class:`TimeInfo` (fields that are missing or unreadable are ``None``), or ``None``
+            when ``data`` is not a JSON object (absent, ``[]``, a scalar).
+        """
+        if not isinstance(data, Mapping):
+            return None
+        return cls(
+            start=_number(data.get("start")),
+            finish=_number(data.get("finish")),
+            duration=_number(data.get("duration")),
+            processing=_number(data.get("processing")),
+            operating=_number(data.get("operating")),
+            operating_reset_at=_number(data.get("operating_reset_at")),
+            date_start=_string(data.get("date_start")),
+            date_finish=_string(data.get("date_finish")),
+        )
+
+
+@attrs.frozen
+class Envelope:
+    """A success envelope (protocol.md §1.3).
+
+    Attributes:
+        result: the decoded ``result``, whatever its JSON type (docgen methods wrap it in an
+            object such as ``{"document": {...}}``; ``batch`` nests another envelope).
+        time: the request's ``time`` block, or ``None`` when absent.
+        total: the list total (§6), or ``None`` when absent.
+        next: the ``start`` of the next page (§6), or ``None`` when there is none.
+    """
+
+    result: Any
+    time: TimeInfo | None = None
+    total: int | None = None
+    next: int | None = None
+
+
+@attrs.frozen
+class BatchReply:
+    """The inner ``result`` of a ``batch`` call, split per command key (protocol.md §2).
+
+    A key is in exactly one of ``results`` and ``errors`` when its command ran; under ``halt=1``
+    the commands after the first failure appear in neither.
+
+    Attributes:
+        results: command key -> result of each successful command. A key present with ``None``
+            is a success that returned ``null``.
+        errors: command key -> the mapped exception (``status`` is ``None``, because the batch
+            itself is a 200; ``method`` comes from the ``methods`` given to :func:`split_batch`).
+        totals: command key -> ``total`` of list commands.
+        nexts: command key -> ``next`` of list commands that have another page.
+        times: command key -> the command's ``time`` block (failed commands have none).
+    """
+
+    results: Mapping[str, Any] = attrs.field(factory=dict)
+    errors: Mapping[str, ApiError] = attrs.field(factory=dict)
+    totals: Mapping[str, int] = attrs.field(factory=dict)
+    nexts: Mapping[str, int] = attrs.field(factory=dict)
+    times: Mapping[str, TimeInfo] = attrs.field(factory=dict)
+
+
+def _count(value: object, what: str, status: int) -> int | None:
+    """Read ``total``/``next``: an int or a numeric string; ``None`` when absent or null.
+
+    A value that is there but unreadable raises rather than reads as "no next page", which would
+    silently end a paging loop early.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    raise ResponseError(f"{what} is not an integer but {_kind(value)}", status=status)
+
+
+def _kind(value: object) -> str:
+    """Name a JSON value's type without quoting its content."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json accepts NaN/Infinity, which are not JSON (RFC 8259); Bitrix24 never sends them.
+    raise ValueError(f"non-standard constant {name}")
+
+
+def _not_json(status: int, text: str, problem: str) -> ResponseError:
+    stripped = text.lstrip()
+    if stripped.startswith("<"):
+        # An nginx/Apache error page (502, 504, a 403 from a WAF). Its title is all that helps;
+        # a 2xx HTML page may be an application page with data in it, so nothing is quoted.
+        message = "not JSON: an HTML page"
+        if not 200 <= status < 300:
+            found = _TITLE.search(stripped[:4096])
+            title = " ".join(found.group(1).split())[:_TITLE_LIMIT] if found else ""
+            if title:
+                message += f" titled {title!r}"
+        return ResponseError(message, status=status, detail=(problem,))
+    return ResponseError(f"not JSON: {problem}", status=status)
+
+
+def _decode(status: int, body: bytes) -> object:
+    """Decode a JSON body (UTF-8, a BOM tolerated) or raise :class:`ResponseError`."""
+    raw = bytes(body)
+    if not raw.strip():
+        raise ResponseError("empty body", status=status)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ResponseError("not JSON: the body is not UTF-8", status=status) from None
+    # The ResponseError is raised outside the except block so that it does not chain the
+    # JSONDecodeError, whose ``doc`` attribute holds the whole body.
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        # The body ended early (a dropped connection, a proxy's size cap): either the parser ran
+        # off the end, or a string was never closed.
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            problem = f"truncated after {len(raw)} bytes"
+        else:
+            problem = f"{exc.msg} (character {exc.pos})"
+    except ValueError as exc:
+        problem = str(exc)
+    except RecursionError:
+        problem = "nested too deeply"
+    raise _not_json(status, text, problem)
+
+
+def _wire_text(value: object) -> str:
+    """Text of a wire value; ``None`` becomes ``""`` (never ``"None"``)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _error_parts(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """The (code, description) of an error object, as text.
+
+    Besides the usual ``{"error": "CODE", "error_description": "..."}``, PY documents a REST v3
+    form where ``error`` is itself an object ``{"code", "message"}``
+    (fixtures/sdks/b24pysdk/error_catalogue.json ``matching``).
+    """
+    error = payload.get("error")
+    description = payload.get("error_description")
+    if isinstance(error, Mapping):
+        message = error.get("message")
+        return _wire_text(error.get("code")), _wire_text(
+            message if message is not None else description
+        )
+    return _wire_text(error), _wire_text(description)
+
+
+def parse_response(status: int, body: bytes, *, method: str | None = None) -> Envelope:
+    """Parse one HTTP response of a REST call.
+
+    Args:
+        status: the HTTP status.
+        body: the raw response body.
+        method: the REST method called, for the error's message.
+
+    Returns:
+        The success :class:`Envelope` (2xx with a ``result``).
+
+    Raises:
+        ApiError: the mapped subclass, for an error envelope whatever the status (the OAuth
+            server's ``wrong_client`` even comes with 200).
+        ResponseError: for anything not understood: not JSON, not an object, an HTTP error
+            without an ``error``, neither ``result`` nor ``error``, unreadable ``total``/``next``.
+    """
+    data = _decode(status, body)
+    if not isinstance(data, dict):
+        raise ResponseError(f"the JSON is not an object but {_kind(data)}", status=status)
+    if "error" in data:
+        code, description = _error_parts(data)
+        raise error_for(code, description, status=status, method=method)
+    if status >= 400:
+        raise ResponseError("an HTTP error without an error envelope", status=status)
+    if "result" not in data:
+        raise ResponseError("a JSON object with neither result nor error", status=status)
+    if not 200 <= status < 300:
+        raise ResponseError("a result with a non-2xx status", status=status)
+    return Envelope(
+        result=data["result"],
+        time=TimeInfo.from_wire(data.get("time")),
+        total=_count(data.get("total"), "total", status),
+        next=_count(data.get("next"), "next", status),
+    )
+
+
+def _section(container: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """One section of a batch result, keyed by command id as text.
+
+    PHP serialises an empty array as ``[]`` and an array with keys 0..n-1 as a JSON list, so a
+    section may be missing, ``[]``, an object, or a list whose index is the key (protocol.md §2;
+    JS types every section ``T[] | Record<key, T>``).
+    """
+    value = container.get(name)
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        return {str(index): item for index, item in enumerate(value)}
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    raise ResponseError(f"batch section {name} is {_kind(value)}", status=200)
+
+
+def _command_error(key: str, value: object, methods: Mapping[str, str] | None) -> ApiError:
+    method = methods.get(key) if methods is not None else None
+    if isinstance(value, Mapping):
+        code, description = _error_parts(value)
+    elif isinstance(value, str):
+        # JS types result_error values as string-or-object. A bare string shaped like a code
+        # (§4.1) is taken as the code; any other text as the description of an empty code.
+        code, description = (value, "") if _CODE_LIKE.fullmatch(value) else ("", value)
+    else:
+        code, description = _wire_text(value), ""
+    # status None: the batch call itself answered 200 (protocol.md §2).
+    return error_for(code, description, status=None, method=method)
+
+
+def split_batch(result: object, methods: Mapping[str, str] | None = None) -> BatchReply:
+    """Split the ``result`` of a batch reply.
+
+    Args:
+        result: the top-level ``result`` of the batch envelope, i.e. the object holding
+            ``result``, ``result_error``, ``result_total``, ``result_next``, ``result_time``.
+        methods: command key -> REST method, to name the method in each mapped error.
+
+    Returns:
+        The per-command :class:`BatchReply`.
+
+    Raises:
+        ResponseError: status 200, on a shape it cannot read (a section that is neither object
+            nor list, an unreadable total or next).
+    """
+    if isinstance(result, list) and not result:
+        # An empty PHP array: a batch with no commands.
+        result = {}
+    if not isinstance(result, dict):
+        raise ResponseError(f"batch result is {_kind(result)}, not an object", status=200)
+
+    errors = {
+        key: _command_error(key, value, methods)
+        for key, value in _section(result, "result_error").items()
+    }
+    # A failed command should not also be in `result`; if it were, trust the error, so that a
+    # write is never reported as done when the portal said it failed.
+    results = {key: value for key, value in _section(result, "result").items() if key not in errors}
+    totals: dict[str, int] = {}
+    for key, value in _section(result, "result_total").items():
+        total = _count(value, f"result_total[{key}]", 200)
+        if total is not None:
+            totals[key] = total
+    nexts: dict[str, int] = {}
+    for key, value in _section(result, "result_next").items():
+        following = _count(value, f"result_next[{key}]", 200)
+        if following is not None:
+            nexts[key] = following
+    times: dict[str, TimeInfo] = {}
+    for key, value in _section(result, "result_time").items():
+        time = TimeInfo.from_wire(value)
+        if time is not None:
+            times[key] = time
+    return BatchReply(results=results, errors=errors, totals=totals, nexts=nexts, times=times)

@@ -1,0 +1,89 @@
+"""What the client knows about each REST method before it has seen one run.
+
+Two facts matter for sending a command: whether it is safe to send again after an ambiguous
+failure (a read is; ``document.add`` is not: a second one creates a second document), and a prior
+guess of its execution time, used to size batches until the real cost has been measured from
+``result_time`` (a ``document.add`` renders for seconds, a ``get`` takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["MethodInfo", "method_info", "normalize_method"]
+
+
+@attrs.frozen
+class MethodInfo:
+    """Attributes:
+    idempotent: sending it twice has the effect of sending it once.
+    prior_cost: seconds of execution assumed until measured.
+    batchable: may run inside ``batch`` (file transfers may not, protocol.md §2).
+    """
+
+    idempotent: bool
+    prior_cost: float
+    batchable: bool = True
+
+
+_READ = MethodInfo(idempotent=True, prior_cost=0.05)
+_WRITE = MethodInfo(idempotent=False, prior_cost=0.5)
+_RENDER = MethodInfo(idempotent=False, prior_cost=3.0)  # builds a .docx from a template
+#: A method we know nothing about: assumed cheap (so it batches fully) but never retried after
+#: an ambiguous failure; ``call(..., idempotent=True)`` says otherwise.
+UNKNOWN = MethodInfo(idempotent=False, prior_cost=0.05)
+
+_PREFIX = "crm.documentgenerator."
+_KNOWN: dict[str, MethodInfo] = {
+    **{
+        _PREFIX + name: _READ
+        for name in (
+            "document.get",
+            "document.list",
+            "document.getfields",
+            "template.get",
+            "template.list",
+            "template.getfields",
+            "numerator.get",
+            "numerator.list",
+        )
+    },
+    **{
+        _PREFIX + name: _WRITE
+        for name in (
+            "document.delete",
+            "document.enablepublicurl",
+            "template.add",
+            "template.update",
+            "template.delete",
+            "numerator.add",
+            "numerator.update",
+            "numerator.delete",
+        )
+    },
+    **{_PREFIX + name: _RENDER for name in ("document.add", "document.update", "document.upload")},
+    "event.get": _READ,
+    "event.bind": _WRITE,
+    "event.unbind": _WRITE,
+}
+
+
+def normalize_method(method: str) -> str:
+    """The canonical form of a method name: Bitrix24 matches names case-insensitively.
+
+    Raises:
+        ValueError: the name is empty or could not be a REST method.
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a str, got {type(method).__name__}")
+    name = method.strip()
+    if name.endswith(".json"):
+        name = name[: -len(".json")]
+    if not name or any(ch in name for ch in "?&=/#[] ") or name.startswith("."):
+        raise ValueError(f"not a REST method name: {method!r}")
+    return name.lower()
+
+
+def method_info(method: str) -> MethodInfo:
+    """What is known of ``method`` (already normalised)."""
+    return _KNOWN.get(method, UNKNOWN)

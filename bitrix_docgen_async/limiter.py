@@ -1,0 +1,204 @@
+"""The async limiter: waits for request tokens and keeps each method inside its operating budget.
+
+The arithmetic lives in :mod:`bitrix_docgen_async.core.ratelimit`; this module only adds waiting
+and a backend interface, so that several processes can later share one portal's limits (the
+portal keys its bucket per portal and source IP, not per process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bitrix_docgen_async.core.ratelimit import (
+    OperatingBudget,
+    OperatingLedger,
+    RateLimit,
+    TokenBucket,
+)
+
+__all__ = ["Clock", "Limiter", "LimiterBackend", "MemoryBackend", "Sleep"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class LimiterBackend(Protocol):
+    """Where the limit state lives. Times are seconds relative to the backend's own clock."""
+
+    async def take_request(self) -> float:
+        """Reserve one request token; return the seconds to wait before using it."""
+
+    async def refund_request(self) -> None:
+        """Give back a reserved token that was not used."""
+
+    async def drain_requests(self) -> None:
+        """The portal answered 503 ``QUERY_LIMIT_EXCEEDED``: treat its bucket as full."""
+
+    async def try_reserve(self, method: str, seconds: float) -> bool:
+        """Reserve ``seconds`` of ``method``'s budget if it fits now."""
+
+    async def release(self, method: str, reserved: float) -> None:
+        """Drop a reservation of a command that did not execute."""
+
+    async def settle(
+        self,
+        method: str,
+        reserved: float,
+        actual: float,
+        operating: float | None,
+        reset_in: float | None,
+    ) -> None:
+        """Book a command's real execution time and the portal's view of the budget."""
+
+    async def suspend(self, method: str, seconds: float) -> None:
+        """The portal said 429 for ``method``: admit none of it for ``seconds``."""
+
+    async def wait_hint(self, method: str) -> float | None:
+        """Seconds until ``method``'s headroom grows by itself, if it will."""
+
+
+class MemoryBackend:
+    """Limits kept in this process (the default)."""
+
+    def __init__(
+        self,
+        rate_limit: RateLimit | None,
+        budget: OperatingBudget | None,
+        *,
+        clock: Clock = time.monotonic,
+        margin: float = 1.0,
+    ) -> None:
+        self._clock = clock
+        self._bucket = TokenBucket(rate_limit, clock(), margin) if rate_limit else None
+        self._budget = budget
+        self._ledgers: dict[str, OperatingLedger] = {}
+
+    def _ledger(self, method: str) -> OperatingLedger | None:
+        if self._budget is None:
+            return None
+        ledger = self._ledgers.get(method)
+        if ledger is None:
+            ledger = self._ledgers[method] = OperatingLedger(self._budget)
+        return ledger
+
+    async def take_request(self) -> float:
+        return self._bucket.reserve(self._clock()) if self._bucket else 0.0
+
+    async def refund_request(self) -> None:
+        if self._bucket:
+            self._bucket.refund(self._clock())
+
+    async def drain_requests(self) -> None:
+        if self._bucket:
+            self._bucket.drain(self._clock())
+
+    async def try_reserve(self, method: str, seconds: float) -> bool:
+        ledger = self._ledger(method)
+        if ledger is None:
+            return True
+        now = self._clock()
+        headroom = ledger.headroom(now)
+        # A command costlier than the whole budget still goes once nothing else is booked;
+        # otherwise it could never be sent.
+        idle = ledger.used(now) == 0.0 and now >= ledger.suspended_until
+        if seconds <= headroom or idle:
+            ledger.reserve(seconds)
+            return True
+        return False
+
+    async def release(self, method: str, reserved: float) -> None:
+        ledger = self._ledger(method)
+        if ledger is not None:
+            ledger.release(reserved)
+
+    async def settle(
+        self,
+        method: str,
+        reserved: float,
+        actual: float,
+        operating: float | None,
+        reset_in: float | None,
+    ) -> None:
+        ledger = self._ledger(method)
+        if ledger is None:
+            return
+        now = self._clock()
+        ledger.settle(now, reserved, actual)
+        if operating is not None:
+            ledger.observe(now, operating, reset_in)
+
+    async def suspend(self, method: str, seconds: float) -> None:
+        ledger = self._ledger(method)
+        if ledger is not None:
+            ledger.suspend(self._clock() + seconds)
+
+    async def wait_hint(self, method: str) -> float | None:
+        ledger = self._ledger(method)
+        if ledger is None:
+            return None
+        now = self._clock()
+        moment = ledger.next_change(now)
+        return None if moment is None else max(0.0, moment - now)
+
+
+class Limiter:
+    """Paces requests and commands. One per client; the backend may be shared.
+
+    Args:
+        backend: where the state lives.
+        budget: the operating budget the backend enforces (used for suspension lengths).
+        sleep: how to wait (injected in tests).
+    """
+
+    def __init__(
+        self,
+        backend: LimiterBackend,
+        budget: OperatingBudget | None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.budget = budget
+        self._sleep = sleep
+        self._clock = clock
+        #: Seconds spent waiting for request tokens, summed over every caller.
+        self.waited = 0.0
+
+    @classmethod
+    def in_memory(
+        cls,
+        rate_limit: RateLimit | None,
+        budget: OperatingBudget | None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> Limiter:
+        """A limiter whose state lives in this process."""
+        return cls(MemoryBackend(rate_limit, budget, clock=clock), budget, sleep=sleep, clock=clock)
+
+    async def acquire(self) -> None:
+        """Wait for one request token (callers are served in the order they asked)."""
+        wait = await self.backend.take_request()
+        if wait <= 0:
+            return
+        try:
+            await self._sleep(wait)
+        except asyncio.CancelledError:
+            await self.backend.refund_request()
+            raise
+        self.waited += wait
+
+    async def refund(self) -> None:
+        """Return a token taken by :meth:`acquire` that was not used for a request."""
+        await self.backend.refund_request()
+
+    @property
+    def bucket_seconds(self) -> float:
+        """The length of one of the portal's budget buckets (the shortest useful suspension)."""
+        if self.budget is None:
+            return 1.0
+        return self.budget.window_s / self.budget.buckets

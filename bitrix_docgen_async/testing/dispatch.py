@@ -1,0 +1,217 @@
+"""Executing REST commands: one direct call or a ``batch``, with costs, budgets and ``time``.
+
+Each command is checked against its method's operating budget (one :class:`BucketedBudget` per
+auth identity and method), executed, booked, and then takes its cost in real time
+(``asyncio.sleep``). The handler runs *before* the cost elapses, so whatever a started command
+writes is committed by the time a request is cut off. Commands that fail (a :class:`PortalError`
+from the handler) are not charged. A request runs its commands in order and starts none once it
+has been running for ``request_time_cap`` seconds; the caller turns that into a 504.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from aiohttp import web
+
+from bitrix_docgen_async.core.ratelimit import BucketedBudget, OperatingBudget
+from bitrix_docgen_async.testing.batch import BATCH_LIMIT, BatchRun, parse_commands
+from bitrix_docgen_async.testing.state import (
+    AuthInfo,
+    CallContext,
+    MethodRegistry,
+    PortalError,
+    PortalState,
+    PortalStats,
+    normalize_method,
+)
+from bitrix_docgen_async.testing.wire import time_block
+
+if TYPE_CHECKING:
+    from bitrix_docgen_async.testing.portal import FakePortal
+
+__all__ = ["Dispatcher", "Outcome", "Reply"]
+
+_log = logging.getLogger(__name__)
+
+
+@attrs.define
+class Outcome:
+    """What one command produced: a result (with list paging) or an error, and its ``time``."""
+
+    result: Any = None
+    total: int | None = None
+    next: int | None = None
+    error: PortalError | None = None
+    time: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class Reply:
+    """The reply of a request; ``cut`` when it ran into the request time cap.
+
+    ``raw`` is a ready HTTP response a handler returned instead of a JSON ``result`` (file
+    downloads), sent as it is.
+    """
+
+    status: int
+    body: dict[str, Any]
+    cut: bool = False
+    raw: web.StreamResponse | None = None
+
+
+class Dispatcher:
+    """Runs commands for one portal."""
+
+    def __init__(
+        self,
+        *,
+        portal: FakePortal,
+        registry: MethodRegistry,
+        state: PortalState,
+        stats: PortalStats,
+        clock: Callable[[], float],
+        operating_budget: OperatingBudget | None,
+        method_costs: Mapping[str, float] | None,
+        default_cost: float,
+        cost_jitter: float,
+        seed: int,
+    ) -> None:
+        self.portal = portal
+        self.registry = registry
+        self.state = state
+        self.stats = stats
+        self.clock = clock
+        # Without a budget nothing is refused, but ``time.operating`` is still reported.
+        self.budget = operating_budget or OperatingBudget(limit_s=math.inf)
+        self.costs = {normalize_method(k): v for k, v in (method_costs or {}).items()}
+        self.default_cost = default_cost
+        self.jitter = cost_jitter
+        self._rng = random.Random(seed)
+        self._budgets: dict[tuple[str, str], BucketedBudget] = {}
+
+    def cost(self, method: str) -> float:
+        """Seconds one command of ``method`` takes (configured cost plus seeded jitter)."""
+        base = self.costs.get(method, self.default_cost)
+        if self.jitter:
+            base += self._rng.uniform(-self.jitter, self.jitter)
+        return max(0.0, base)
+
+    def budget_of(self, identity: str, method: str) -> BucketedBudget:
+        """The operating budget of ``method`` for one auth identity."""
+        key = (identity, method)
+        if key not in self._budgets:
+            self._budgets[key] = BucketedBudget(self.budget)
+        return self._budgets[key]
+
+    async def run(
+        self, auth: AuthInfo, method: str, params: dict[str, Any], deadline: float
+    ) -> Reply:
+        """Execute one HTTP request's worth of work: a direct call or a batch."""
+        if normalize_method(method) == "batch":
+            return await self._batch(auth, params, deadline)
+        outcome = await self.command(auth, method, params)
+        if outcome.error is not None:
+            return Reply(outcome.error.status, outcome.error.payload())
+        if isinstance(outcome.result, web.StreamResponse):
+            return Reply(200, {}, raw=outcome.result)
+        body: dict[str, Any] = {"result": outcome.result}
+        if outcome.next is not None:
+            body["next"] = outcome.next
+        if outcome.total is not None:
+            body["total"] = outcome.total
+        body["time"] = outcome.time
+        return Reply(200, body)
+
+    async def command(
+        self, auth: AuthInfo, method: str, params: dict[str, Any], *, in_batch: bool = False
+    ) -> Outcome:
+        """Check, execute, book and time one command."""
+        spec = self.registry.get(method)
+        name = normalize_method(method)
+        if in_batch and (name == "batch" or (spec is not None and not spec.batchable)):
+            return Outcome(error=_not_batchable())
+        if spec is None:
+            return Outcome(error=PortalError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404))
+        budget = self.budget_of(auth.identity, spec.name)
+        now = self.clock()
+        if not budget.allows(now):
+            self.stats.rejected_operating += 1
+            return Outcome(error=_operation_time_limit())
+        cost = self.cost(spec.name)
+        self.stats.commands += 1
+        self.stats.by_method[spec.name] += 1
+        loop = asyncio.get_running_loop()
+        wall_start, started = time.time(), loop.time()
+        ctx = CallContext(self.portal, self.state, auth, spec.name)
+        try:
+            value = await spec.call(ctx, params)
+            outcome = Outcome(*value) if spec.paged else Outcome(value)
+        except PortalError as exc:
+            return Outcome(error=exc)
+        except Exception:
+            _log.exception("fake portal: handler of %s failed", spec.name)
+            return Outcome(error=PortalError("INTERNAL_SERVER_ERROR", "Internal server error", 500))
+        budget.add(now, cost)
+        if cost > 0:
+            await asyncio.sleep(cost)
+        processing = loop.time() - started
+        later = self.clock()
+        reset = budget.reset_at(later)
+        outcome.time = time_block(
+            wall_start,
+            wall_start + processing,
+            processing,
+            operating=budget.operating(later),
+            reset_at=None if reset is None else time.time() + (reset - later),
+        )
+        return outcome
+
+    async def _batch(self, auth: AuthInfo, params: dict[str, Any], deadline: float) -> Reply:
+        loop = asyncio.get_running_loop()
+        wall_start, started = time.time(), loop.time()
+        commands, halt = parse_commands(params)
+        self.portal.stats.batch_sizes.append(len(commands))
+        run = BatchRun()
+        processing = 0.0
+        cut = False
+        for index, (key, raw) in enumerate(commands):
+            if index >= BATCH_LIMIT:
+                run.fail(
+                    key, PortalError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
+                )
+                continue
+            if loop.time() >= deadline:
+                cut = True
+                break
+            method, call_params = run.prepare(raw)
+            outcome = await self.command(auth, method, call_params, in_batch=True)
+            if outcome.error is not None:
+                run.fail(key, outcome.error)
+                if halt:
+                    break
+                continue
+            run.succeed(key, outcome.result, outcome.total, outcome.next, outcome.time)
+            processing += outcome.time["processing"] if outcome.time else 0.0
+        elapsed = loop.time() - started
+        block = time_block(wall_start, wall_start + elapsed, processing)
+        return Reply(200, {"result": run.sections(), "time": block}, cut=cut)
+
+
+def _not_batchable() -> PortalError:
+    return PortalError(
+        "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405
+    )
+
+
+def _operation_time_limit() -> PortalError:
+    return PortalError(
+        "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429
+    )

@@ -1,0 +1,293 @@
+"""``FakePortal``: an in-process Bitrix24 portal on 127.0.0.1 for tests and demos.
+
+An ``aiohttp.web`` app serving ``/rest/{uid}/{code}/{method}[.json]`` (webhook),
+``/rest/{method}[.json]`` with ``auth`` (OAuth) and ``/oauth/token/``. Each ``/rest/`` request
+goes through: injected faults, authentication, the request bucket (503), then the dispatcher
+(operating budget 429, execution cost, the request time cap 504). See DESIGN.md §5 and
+protocol.md §10 for what it imitates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from bitrix_docgen_async.core.ratelimit import LeakyBucket, OperatingBudget, RateLimit
+from bitrix_docgen_async.testing.batch import parse_commands
+from bitrix_docgen_async.testing.dispatch import Dispatcher
+from bitrix_docgen_async.testing.faults import Faults
+from bitrix_docgen_async.testing.numerators import register_numerators, store_numerator
+from bitrix_docgen_async.testing.oauth import OAuthCredentials, TokenAuthority
+from bitrix_docgen_async.testing.state import (
+    AuthInfo,
+    MethodRegistry,
+    PortalError,
+    PortalState,
+    PortalStats,
+    normalize_method,
+)
+from bitrix_docgen_async.testing.wire import BadRequestBody, html_page, read_params
+
+__all__ = ["FakePortal"]
+
+_WEBHOOK_USER = 1
+
+
+class FakePortal:
+    """A fake Bitrix24 portal with limits, costs, OAuth, faults and the docgen numerators.
+
+    Args:
+        rate_limit: the request bucket (503 when exceeded); ``None`` for no limit.
+        operating_budget: the per-method execution budget (429 when spent); ``None`` for none.
+        method_costs: seconds of execution per command, by method name (any case).
+        default_cost: seconds of execution of a method not in ``method_costs``.
+        cost_jitter: each cost varies by up to this many seconds either way (seeded).
+        request_time_cap: an HTTP request running this long is answered with a 504 page.
+        access_token_lifetime: seconds an OAuth access token stays valid (on ``clock``).
+        faults: injected failures; a quiet :class:`Faults` (for :meth:`Faults.inject`) if None.
+        seed: seed of the cost jitter.
+        clock: the monotonic clock of every limit and expiry.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate_limit: RateLimit | None = RateLimit.standard(),  # noqa: B008 - frozen value
+        operating_budget: OperatingBudget | None = OperatingBudget(),  # noqa: B008
+        method_costs: Mapping[str, float] | None = None,
+        default_cost: float = 0.0,
+        cost_jitter: float = 0.0,
+        request_time_cap: float = 60.0,
+        access_token_lifetime: float = 3600.0,
+        faults: Faults | None = None,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self.request_time_cap = request_time_cap
+        self.faults = faults if faults is not None else Faults(seed=seed)
+        self.stats = PortalStats()
+        self.state = PortalState()
+        self.registry = MethodRegistry()
+        register_numerators(self.registry)
+        self.tokens = TokenAuthority(clock=clock, lifetime=access_token_lifetime, stats=self.stats)
+        self.webhook_code = secrets.token_hex(8)
+        self._bucket = LeakyBucket(rate_limit, updated=clock()) if rate_limit else None
+        self.dispatcher = Dispatcher(
+            portal=self,
+            registry=self.registry,
+            state=self.state,
+            stats=self.stats,
+            clock=clock,
+            operating_budget=operating_budget,
+            method_costs=method_costs,
+            default_cost=default_cost,
+            cost_jitter=cost_jitter,
+            seed=seed,
+        )
+        self._runner: web.AppRunner | None = None
+        self._base_url: str | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakePortal:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1 on a free port."""
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_route("*", "/rest/{uid}/{code}/{method}", self._rest)
+        app.router.add_route("*", "/rest/{method}", self._rest)
+        app.router.add_route("*", "/oauth/token/", self.tokens.handle)
+        app.router.add_route("*", "/oauth/token", self.tokens.handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runner = runner
+        self._base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        self.tokens.base_url = self._base_url
+
+    async def close(self) -> None:
+        """Stop listening; commands still running in the background are cancelled."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        jobs = list(self._jobs)
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    # -- what tests use --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:{port}``."""
+        if self._base_url is None:
+            raise RuntimeError("the FakePortal is not started; use `async with FakePortal()`")
+        return self._base_url
+
+    @property
+    def webhook_url(self) -> str:
+        """``http://127.0.0.1:{port}/rest/1/{code}/``; append ``{method}`` or ``{method}.json``."""
+        return f"{self.base_url}/rest/{_WEBHOOK_USER}/{self.webhook_code}/"
+
+    @property
+    def oauth(self) -> OAuthCredentials:
+        """The installed application's credentials and its first token pair."""
+        self.base_url  # noqa: B018 - fail early when not started
+        return self.tokens.credentials()
+
+    @property
+    def numerators(self) -> Mapping[int, dict[str, Any]]:
+        """Stored numerators by id, shaped as ``numerator.get`` returns them (read-only)."""
+        return MappingProxyType(self.state.numerators)
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far is expired from now on."""
+        self.tokens.expire_all()
+
+    def issue_authorization_code(self) -> str:
+        """A code for ``/oauth/token/?grant_type=authorization_code`` (valid 30 s, once)."""
+        return self.tokens.issue_code()
+
+    def seed_numerator(
+        self, name: str = "Numerator", template: str = "{NUMBER}", *, created_by_rest: bool = True
+    ) -> int:
+        """Store a numerator; ``created_by_rest=False`` makes one REST may not change."""
+        return store_numerator(self.state, name, template, by_rest=created_by_rest)
+
+    # -- request handling ------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        name = normalize_method(request.match_info["method"])
+        self.stats.requests += 1
+        self.stats.http_by_method[name] += 1
+        try:
+            params = await read_params(request)
+        except BadRequestBody as exc:
+            return _json(400, {"error": "INVALID_REQUEST", "error_description": str(exc)})
+        fault = self.faults.pick(_request_methods(name, params))
+        if fault is not None:
+            self.stats.faults[fault] += 1
+        if fault == "error_500":
+            body = {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}
+            return _json(500, body)
+        if fault == "html_502":
+            return html_page(502)
+        if fault == "drop_before":
+            return _drop(request)
+        if fault == "slow":
+            await asyncio.sleep(self.faults.slow_delay)
+        try:
+            auth = self._authenticate(request, params)
+        except PortalError as exc:
+            return _json(exc.status, exc.payload())
+        if self._bucket is not None and not self._bucket.try_add(self.clock()):
+            self.stats.rejected_rate_limit += 1
+            return _json(
+                503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
+            )
+        response = await self._execute(auth, name, params)
+        if fault == "drop_after":
+            return _drop(request)
+        if fault == "invalid_json":
+            return _truncated(response)
+        return response
+
+    def _authenticate(self, request: web.Request, params: dict[str, Any]) -> AuthInfo:
+        token = params.pop("auth", None)
+        if "uid" in request.match_info:
+            uid, code = request.match_info["uid"], request.match_info["code"]
+            if uid != str(_WEBHOOK_USER) or not secrets.compare_digest(code, self.webhook_code):
+                raise PortalError("NO_AUTH_FOUND", "Wrong authorization data", 401)
+            return AuthInfo("webhook", f"webhook:{uid}", _WEBHOOK_USER, webhook_code=code)
+        if not isinstance(token, str) or not token:
+            raise PortalError("NO_AUTH_FOUND", "Wrong authorization data", 401)
+        status = self.tokens.check(token)
+        if status == "unknown":
+            raise PortalError("invalid_token", "Unable to get application by token", 401)
+        if status == "expired":
+            raise PortalError("expired_token", "The access token provided has expired.", 401)
+        identity = f"app:{self.tokens.client_id}"
+        return AuthInfo("oauth", identity, self.tokens.user_id, access_token=token)
+
+    async def _execute(
+        self, auth: AuthInfo, name: str, params: dict[str, Any]
+    ) -> web.StreamResponse:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_time_cap
+        # The work runs as its own task so that a request cut off at the cap still lets its
+        # started command finish and commit, as the real portal does behind its gateway.
+        job = loop.create_task(self.dispatcher.run(auth, name, params, deadline))
+        self._jobs.add(job)
+        job.add_done_callback(self._job_done)
+        done, _ = await asyncio.wait({job}, timeout=max(0.0, deadline - loop.time()))
+        if job in done:
+            reply = job.result()
+            if not reply.cut:
+                return reply.raw if reply.raw is not None else _json(reply.status, reply.body)
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+        self.stats.cut_off += 1
+        return html_page(504)
+
+    def _job_done(self, job: asyncio.Task[Any]) -> None:
+        self._jobs.discard(job)
+        if not job.cancelled():
+            job.exception()  # retrieved, so that a job nobody awaits any more stays quiet
+
+
+def _request_methods(name: str, params: dict[str, Any]) -> set[str]:
+    names = {name}
+    if name == "batch":
+        commands, _ = parse_commands(params)
+        names.update(
+            normalize_method(raw.partition("?")[0]) for _, raw in commands if isinstance(raw, str)
+        )
+    return names
+
+
+def _truncated(response: web.StreamResponse) -> web.StreamResponse:
+    """The first half of a JSON body, still labelled JSON (other responses pass unchanged)."""
+    if not isinstance(response, web.Response) or response.content_type != "application/json":
+        return response
+    text = response.text or ""
+    return web.Response(
+        status=response.status, text=text[: len(text) // 2], content_type="application/json"
+    )
+
+
+def _json(status: int, body: Any) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without answering.
+
+    The transport is closed first; aiohttp then fails to write the returned response with a
+    ``ConnectionResetError``, which it treats as a premature client disconnection: no warning,
+    no error log, and the client sees the server disconnect.
+    """
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=204)

@@ -1,0 +1,246 @@
+"""The fake portal's in-memory state, its statistics and the registry of REST methods.
+
+A REST method is a handler ``handler(ctx, params)`` registered under its (case-insensitive) name
+in a :class:`MethodRegistry`. It returns the ``result`` value (paged handlers return
+``(result, total, next)``), may be a coroutine function, and reports a failure by raising
+:class:`PortalError`. The dispatcher around it takes care of auth, limits, costs and ``time``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attrs
+
+if TYPE_CHECKING:
+    from bitrix_docgen_async.testing.portal import FakePortal
+
+__all__ = [
+    "PAGE_SIZE",
+    "AuthInfo",
+    "CallContext",
+    "Handler",
+    "MethodRegistry",
+    "MethodSpec",
+    "PortalError",
+    "PortalState",
+    "PortalStats",
+    "normalize_method",
+    "paginate",
+]
+
+#: Rows per page of every list method (protocol.md §6).
+PAGE_SIZE = 50
+
+
+class PortalError(Exception):
+    """A REST error the portal answers with ``{"error", "error_description"}``.
+
+    Attributes:
+        code: the ``error`` value (docgen uses ``"0"``, ``"100"`` and ``""``).
+        description: the ``error_description`` value.
+        status: the HTTP status of a direct call (batch commands report it inside a 200).
+    """
+
+    def __init__(self, code: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.status = status
+
+    def payload(self) -> dict[str, str]:
+        """The JSON error body."""
+        return {"error": self.code, "error_description": self.description}
+
+
+@attrs.frozen
+class AuthInfo:
+    """Who is calling: a webhook (``user_id`` + ``code``) or an OAuth application token.
+
+    Attributes:
+        kind: ``"webhook"`` or ``"oauth"``.
+        identity: the key the operating budget is kept under (one per webhook / per app).
+        user_id: the user the call runs as.
+        access_token: the OAuth access token of this call (``None`` for a webhook).
+        webhook_code: the webhook's secret code (``None`` for OAuth).
+    """
+
+    kind: str
+    identity: str
+    user_id: int
+    access_token: str | None = attrs.field(default=None, repr=False)
+    webhook_code: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class CallContext:
+    """What a handler gets besides its parameters.
+
+    Attributes:
+        portal: the portal serving the call (for URLs, the clock and later extensions).
+        state: the portal's in-memory entities.
+        auth: the caller.
+        method: the lower-cased method name.
+    """
+
+    portal: FakePortal
+    state: PortalState
+    auth: AuthInfo
+    method: str
+
+
+@attrs.define
+class PortalState:
+    """In-memory entities. Later handlers may add their own tables here.
+
+    Attributes:
+        numerators: stored numerators by id, in the shape ``numerator.get`` returns.
+        rest_numerators: ids of the numerators created through REST (only those may change).
+        counters: the last id handed out per entity kind.
+    """
+
+    numerators: dict[int, dict[str, Any]] = attrs.field(factory=dict)
+    rest_numerators: set[int] = attrs.field(factory=set)
+    counters: Counter[str] = attrs.field(factory=Counter)
+
+    def next_id(self, kind: str) -> int:
+        """Hand out the next id of ``kind`` (ids start at 1 and are never reused)."""
+        self.counters[kind] += 1
+        return self.counters[kind]
+
+
+@attrs.define
+class PortalStats:
+    """What the portal saw; tests assert on it.
+
+    Attributes:
+        requests: HTTP requests to ``/rest/`` (all of them, refused ones included).
+        commands: commands executed (a direct call is one command; a batch holds many).
+        rejected_rate_limit: requests refused with 503 ``QUERY_LIMIT_EXCEEDED``.
+        rejected_operating: commands refused with ``OPERATION_TIME_LIMIT`` (direct or in a batch).
+        cut_off: requests answered with the 504 page because they hit the request time cap.
+        token_refreshes: successful ``refresh_token`` grants.
+        by_method: executed commands per lower-cased method.
+        http_by_method: HTTP requests per lower-cased method (``"batch"`` for batches).
+        faults: injected faults by kind.
+        batch_sizes: the number of commands of each ``batch`` request, in arrival order.
+    """
+
+    requests: int = 0
+    commands: int = 0
+    rejected_rate_limit: int = 0
+    rejected_operating: int = 0
+    cut_off: int = 0
+    token_refreshes: int = 0
+    by_method: Counter[str] = attrs.field(factory=Counter)
+    http_by_method: Counter[str] = attrs.field(factory=Counter)
+    faults: Counter[str] = attrs.field(factory=Counter)
+    batch_sizes: list[int] = attrs.field(factory=list)
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        self.requests = self.commands = self.rejected_rate_limit = 0
+        self.rejected_operating = self.cut_off = self.token_refreshes = 0
+        self.by_method.clear()
+        self.http_by_method.clear()
+        self.batch_sizes.clear()
+        self.faults.clear()
+
+
+Handler: TypeAlias = Callable[[CallContext, dict[str, Any]], Any]
+
+
+@attrs.frozen
+class MethodSpec:
+    """A registered method.
+
+    Attributes:
+        name: the lower-cased method name.
+        handler: ``handler(ctx, params)``, sync or async.
+        paged: the handler returns ``(result, total, next)`` (``next`` ``None`` on the last page).
+        batchable: False for methods that ``batch`` refuses (file downloads).
+    """
+
+    name: str
+    handler: Handler
+    paged: bool = False
+    batchable: bool = True
+
+    async def call(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        """Run the handler, awaiting it if it is asynchronous."""
+        value = self.handler(ctx, params)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
+
+
+def normalize_method(name: str) -> str:
+    """Lower-case a method name and drop a ``.json`` suffix."""
+    name = name.strip().lower()
+    return name.removesuffix(".json")
+
+
+class MethodRegistry:
+    """REST methods by case-insensitive name."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, MethodSpec] = {}
+
+    def register(
+        self, name: str, handler: Handler, *, paged: bool = False, batchable: bool = True
+    ) -> None:
+        """Add (or replace) the handler of ``name``."""
+        key = normalize_method(name)
+        self._methods[key] = MethodSpec(key, handler, paged=paged, batchable=batchable)
+
+    def method(
+        self, name: str, *, paged: bool = False, batchable: bool = True
+    ) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(handler: Handler) -> Handler:
+            self.register(name, handler, paged=paged, batchable=batchable)
+            return handler
+
+        return decorate
+
+    def get(self, name: str) -> MethodSpec | None:
+        """The method registered under ``name`` (any case, ``.json`` optional), if any."""
+        return self._methods.get(normalize_method(name))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._methods))
+
+    def __len__(self) -> int:
+        return len(self._methods)
+
+
+def paginate(
+    rows: Sequence[Any], start: Any, page_size: int = PAGE_SIZE
+) -> tuple[list[Any], int, int | None]:
+    """Cut one page out of ``rows`` the way Bitrix list methods do.
+
+    Args:
+        rows: every matching row, in order.
+        start: the ``start`` parameter (string or int; ``-1`` turns the count off).
+        page_size: rows per page.
+
+    Returns:
+        ``(page, total, next)``; ``next`` is ``None`` when there is no further page.
+    """
+    try:
+        offset = int(start) if start not in (None, "") else 0
+    except (TypeError, ValueError):
+        offset = 0
+    if offset == -1:
+        return list(rows[:page_size]), 0, None
+    offset = max(offset, 0)
+    page = list(rows[offset : offset + page_size])
+    following = offset + page_size
+    return page, len(rows), following if following < len(rows) else None
