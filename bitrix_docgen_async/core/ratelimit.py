@@ -226,9 +226,15 @@ class OperatingLedger:
         self.in_flight = max(0.0, self.in_flight - reserved)
 
     def settle(self, now: float, reserved: float, actual: float) -> None:
-        """Replace a reservation by the execution time the portal reported."""
+        """Replace a reservation by the execution time the portal reported.
+
+        The portal books a call in the bucket open when it started, and that bucket drops out
+        one window after it opened. The call started no later than ``now - actual`` (it ran
+        for ``actual`` seconds and its answer is in hand), so expiring the booking one window
+        after that moment is never earlier than the portal's own expiry.
+        """
         self.release(reserved)
-        self._insert(now + self.budget.window_s, actual)
+        self._insert(now - actual + self.budget.window_s, actual)
 
     def observe(self, now: float, operating: float, reset_in: float | None) -> None:
         """Take the portal's ``time.operating`` into account (after settling our commands)."""

@@ -96,9 +96,9 @@ def test_ledger_pacing_reserves_and_settles() -> None:
     assert ledger.headroom(0.0) == 10.0
     ledger.reserve(4.0)
     assert ledger.headroom(0.0) == 6.0
-    ledger.settle(1.0, reserved=4.0, actual=3.0)
-    assert ledger.used(1.0) == pytest.approx(3.0)
-    assert ledger.next_change(1.0) == pytest.approx(6.0)
+    ledger.settle(4.0, reserved=4.0, actual=3.0)  # ran from (no later than) 1.0 to 4.0
+    assert ledger.used(4.0) == pytest.approx(3.0)
+    assert ledger.next_change(4.0) == pytest.approx(6.0)
     assert ledger.headroom(6.0) == 10.0
 
 
