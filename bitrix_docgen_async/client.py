@@ -20,6 +20,7 @@ from bitrix_docgen_async.batch import Batch
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.errors import ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
+from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
 from bitrix_docgen_async.session import ClientStats, CommandResult, Session
 from bitrix_docgen_async.transport import Timeouts, Transport
 
@@ -74,6 +75,14 @@ class DocgenClient:
         self._retry = retry
         self._session: Session | None = None
         self._stats = ClientStats()
+        #: ``crm.documentgenerator.document.*``
+        self.documents = Documents(self)
+        #: ``crm.documentgenerator.template.*``
+        self.templates = Templates(self)
+        #: ``crm.documentgenerator.numerator.*``
+        self.numerators = Numerators(self)
+        #: ``event.bind`` / ``unbind`` / ``get`` for the document events
+        self.events = Events(self)
 
     def __repr__(self) -> str:
         return f"DocgenClient({self.auth!r})"

@@ -1,0 +1,338 @@
+"""The one place that knows how the portal spells things: wire JSON <-> typed models.
+
+Pure (no I/O). The quirks read here and nowhere else (protocol.md §8.4): camelCase names, with a
+few that are not the field's camelCase (``createTime``, a template's ``download`` and
+``entityTypeId``) and snake_case in ``event.get``; ids as ints or digit strings (``61`` from
+``add``, ``"61"`` from ``get``); flags as JSON bools, ``"Y"``/``"N"``, ``"1"``/``"0"``, ``1``/``0``
+or ``"true"``/``"false"``, anything else an error (cattrs' default would make ``"N"`` true);
+ISO 8601 times with an offset; ``""``/``null`` for no number, flag, time or URL; ``[]`` for an
+empty object (PHP); string lists sent as a list or as an object (``{"UA": "UA"}``);
+``template.list`` rows keyed by id; a numerator's settings under the generator's class name.
+
+:data:`converter` ignores unknown keys (production); :data:`strict_converter` rejects them
+(contract tests). :func:`structure` and friends raise
+:class:`~bitrix_docgen_async.errors.ResponseError` with cattrs' ``transform_error`` lines, which
+name paths and expected types but never quote a value (values may hold ``*Machine`` URLs).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from operator import eq
+from typing import Any, Final, TypeVar, get_args
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.v import format_exception
+
+from bitrix_docgen_async.errors import ResponseError
+from bitrix_docgen_async.models.common import EntityType
+from bitrix_docgen_async.models.documents import Document, FieldDescription, ProductsSummary
+from bitrix_docgen_async.models.events import DocumentEventType, EventBinding
+from bitrix_docgen_async.models.numerators import Numerator, SequentSettings
+from bitrix_docgen_async.models.templates import Template
+
+__all__ = [
+    "SEQUENT_GENERATOR",
+    "converter",
+    "strict_converter",
+    "structure",
+    "structure_fields",
+    "structure_templates",
+    "unstructure_params",
+]
+
+T = TypeVar("T")
+
+#: The key of the sequential number generator in a numerator's ``settings``.
+SEQUENT_GENERATOR: Final = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
+
+# Keys added to a wire object before it is structured: a field's code comes from the key of its
+# description, a numerator's sequent settings from inside its ``settings``.
+_CODE_KEY: Final = "\x00code"
+_SEQUENT_KEY: Final = "\x00sequent"
+
+# Wire names that are not the camelCase of the field name.
+_TIMES: Final = {"created_time": "createTime", "updated_time": "updateTime"}
+_RENAMES: Final[Mapping[type, Mapping[str, str]]] = {
+    Document: _TIMES,
+    Template: {"download_url": "download", "entity_type_ids": "entityTypeId", **_TIMES},
+    FieldDescription: {"code": _CODE_KEY},
+    Numerator: {"sequent": _SEQUENT_KEY},
+    EventBinding: {"auth_type": "auth_type"},
+}
+_MODELS: Final = (*_RENAMES, ProductsSummary, SequentSettings)
+# Fields named like this hold URLs, for which the portal sends "" until there is one.
+_URL_SUFFIXES: Final = ("_url", "_machine")
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
+_FLAGS: Final = {"y": True, "1": True, "true": True, "n": False, "0": False, "false": False}
+
+
+class _BadValue(ValueError):
+    """A wire value of the wrong form; the message says what was expected, never the value."""
+
+
+def _describe(exc: BaseException, type_: Any) -> str:
+    return str(exc) if isinstance(exc, _BadValue) else format_exception(exc, type_)
+
+
+def _wire_name(cls: type, name: str) -> str:
+    head, *rest = name.split("_")
+    return _RENAMES.get(cls, {}).get(name, head + "".join(part.capitalize() for part in rest))
+
+
+# --- value hooks (their messages never include the offending value) --------------------------
+
+
+def _to_int(value: Any, _: Any = None) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value)
+    raise _BadValue("expected an integer or a string of digits")
+
+
+def _to_bool(value: Any, _: Any = None) -> bool:
+    if isinstance(value, bool):
+        return value
+    key = str(value).strip().lower() if isinstance(value, int | str) else None
+    if key in _FLAGS:
+        return _FLAGS[key]
+    raise _BadValue("expected a flag: true/false, Y/N, 1/0")
+
+
+def _to_str(value: Any, _: Any = None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise _BadValue("expected a string")
+
+
+def _to_datetime(value: Any, _: Any = None) -> datetime:
+    try:
+        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
+    except (AttributeError, TypeError, ValueError):
+        raise _BadValue("expected an ISO 8601 time") from None
+    if parsed.utcoffset() is None:
+        raise _BadValue("expected a time with a UTC offset")
+    return parsed
+
+
+def _to_decimal(value: Any, _: Any = None) -> Decimal:
+    try:
+        number = None if isinstance(value, bool) else Decimal(str(value).strip())
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise _BadValue("expected a decimal number")
+    return number
+
+
+def _to_mapping(value: Any, _: Any = None) -> dict[str, Any]:
+    """A free-form object; PHP sends an empty one as ``[]`` and a sequential one as a list."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(key): item for key, item in value.items()}
+    if isinstance(value, list):
+        return {str(index): item for index, item in enumerate(value)}
+    raise _BadValue("expected an object")
+
+
+def _to_strings(value: Any, _: Any = None) -> tuple[str, ...]:
+    """A list of strings, sent as a list or as an object (``{"UA": "UA"}``)."""
+    items = list(value.values()) if isinstance(value, Mapping) else value
+    if items is None:
+        return ()
+    if not isinstance(items, list | tuple):
+        raise _BadValue("expected a list of strings")
+    return tuple(_to_str(item) for item in items)
+
+
+def _optional(hook: Callable[[Any, Any], T]) -> Callable[[Any, Any], T | None]:
+    def structure_optional(value: Any, type_: Any) -> T | None:
+        return None if value is None or value == "" else hook(value, type_)
+
+    return structure_optional
+
+
+_to_url: Final = _optional(_to_str)
+
+
+def _to_enum(value: Any, type_: Any) -> enum.Enum:
+    result: enum.Enum = type_(_to_int(value) if issubclass(type_, int) else value)
+    return result
+
+
+# --- model hooks ---------------------------------------------------------------------------
+
+
+def _model_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
+    overrides: dict[str, Any] = {
+        field.name: override(
+            rename=_wire_name(cls, field.name),
+            struct_hook=_to_url if field.name.endswith(_URL_SUFFIXES) else None,
+        )
+        for field in attrs.fields(cls)
+    }
+    base = make_dict_structure_fn(cls, conv, **overrides)
+
+    def structure_model(value: Any, _: Any) -> Any:
+        value = {} if value == [] else value
+        if not isinstance(value, Mapping):
+            raise _BadValue("expected an object")
+        settings = value.get("settings") if cls is Numerator else None
+        if isinstance(settings, Mapping) and SEQUENT_GENERATOR in settings:
+            value = {**value, _SEQUENT_KEY: settings[SEQUENT_GENERATOR]}
+        return base(value, cls)
+
+    return structure_model
+
+
+def _model_unhook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    overrides: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        wire = _wire_name(cls, field.name)
+        wire = field.name if wire == _CODE_KEY else wire
+        overrides[field.name] = override(omit=wire == _SEQUENT_KEY, rename=wire)
+    base = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
+
+    def unstructure_model(value: Any) -> dict[str, Any]:
+        wire = base(value)
+        if isinstance(value, Numerator) and value.sequent is not None:
+            sequent = conv.unstructure(value.sequent, SequentSettings)
+            wire["settings"] = {**wire.get("settings", {}), SEQUENT_GENERATOR: sequent}
+        return wire
+
+    return unstructure_model
+
+
+def _build(*, strict: bool) -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=strict)
+    conv.register_structure_hook(str, _to_str)  # "" stays a string; below, "" means None
+    scalars = {int: _to_int, bool: _to_bool, datetime: _to_datetime, Decimal: _to_decimal}
+    for type_, hook in scalars.items():
+        conv.register_structure_hook(type_, hook)
+        conv.register_structure_hook_func(partial(eq, type_ | None), _optional(hook))
+    conv.register_structure_hook_func(partial(eq, Mapping[str, Any]), _to_mapping)
+    conv.register_structure_hook_func(partial(eq, tuple[str, ...]), _to_strings)
+    for enum_type in (EntityType, DocumentEventType):
+        conv.register_structure_hook(enum_type, _to_enum)
+    for cls in _MODELS:
+        conv.register_structure_hook(cls, _model_hook(conv, cls))
+        conv.register_unstructure_hook(cls, _model_unhook(conv, cls))
+    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_unstructure_hook(Decimal, str)
+    return conv
+
+
+#: Reads wire objects into models; unknown keys are ignored.
+converter: cattrs.Converter = _build(strict=False)
+#: The same hooks, but unknown keys are an error: for contract tests against recorded examples.
+strict_converter: cattrs.Converter = _build(strict=True)
+
+
+def structure(data: Any, cls: type[T], *, strict: bool = False) -> T:
+    """Read one wire object into a model (or a scalar or container type).
+
+    Args:
+        data: the decoded JSON, e.g. ``result["document"]``.
+        cls: the target type, e.g. :class:`Document` or ``list[Numerator]``.
+        strict: reject keys the model does not know (for contract tests).
+
+    Returns:
+        The structured value.
+
+    Raises:
+        ResponseError: ``data`` does not have the shape of ``cls``; ``detail`` says where.
+    """
+    conv = strict_converter if strict else converter
+    try:
+        return conv.structure(data, cls)
+    except Exception as exc:
+        args = get_args(cls)
+        name = getattr(args[-1] if args else cls, "__name__", str(cls))
+        raise ResponseError(
+            f"cannot read {name}",
+            status=200,
+            detail=cattrs.transform_error(exc, format_exception=_describe),
+        ) from exc
+
+
+def structure_templates(data: Any, *, strict: bool = False) -> list[Template]:
+    """Read ``template.list``'s ``templates``: an object keyed by id, or a list.
+
+    Args:
+        data: the ``templates`` value; ``[]`` means no templates.
+        strict: reject keys the model does not know.
+
+    Returns:
+        The templates in the portal's order.
+
+    Raises:
+        ResponseError: as :func:`structure`.
+    """
+    if isinstance(data, Mapping):
+        return list(structure(data, dict[str, Template], strict=strict).values())
+    return structure(data, list[Template], strict=strict)
+
+
+def structure_fields(data: Any, *, strict: bool = False) -> dict[str, FieldDescription]:
+    """Read ``getfields``' ``documentFields``/``templateFields``: field code -> description.
+
+    Args:
+        data: the mapping of codes to descriptions; ``[]`` means no fields.
+        strict: reject keys the model does not know.
+
+    Returns:
+        The descriptions by code, in the portal's order, each with its ``code`` set.
+
+    Raises:
+        ResponseError: as :func:`structure`.
+    """
+    if isinstance(data, Mapping | list):
+        data = {
+            code: {**_to_mapping(desc), _CODE_KEY: code}
+            if isinstance(desc, Mapping | list)
+            else desc
+            for code, desc in _to_mapping(data).items()
+        }
+    return structure(data, dict[str, FieldDescription], strict=strict)
+
+
+def unstructure_params(value: Any) -> Any:
+    """Turn a Python value into request parameters.
+
+    Models become objects with wire names (fields left at their default are left out), enums
+    their value, dates ISO 8601 strings, decimals strings, tuples and sets lists; mappings and
+    lists are converted item by item. Bools stay bools (the encoder decides how to send them);
+    anything else is returned unchanged.
+
+    Args:
+        value: a model, a mapping of parameters, or any value inside one.
+
+    Returns:
+        A JSON-compatible structure.
+    """
+    if isinstance(value, enum.Enum):
+        return unstructure_params(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if attrs.has(type(value)):
+        return unstructure_params(converter.unstructure(value))
+    if isinstance(value, Mapping):
+        return {unstructure_params(key): unstructure_params(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [unstructure_params(item) for item in value]
+    return value

@@ -1,0 +1,166 @@
+"""``client.documents``: ``crm.documentgenerator.document.*``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from bitrix_docgen_async.core import validate as check
+from bitrix_docgen_async.core.convert import structure, structure_fields
+from bitrix_docgen_async.models import Document, FieldDescription, Page
+from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
+from bitrix_docgen_async.resources.listing import Listing
+from bitrix_docgen_async.session import CommandResult
+
+__all__ = ["Documents"]
+
+FileLike = bytes | str | os.PathLike[str]
+
+
+class Documents(Resource):
+    """Documents generated from templates for CRM items."""
+
+    async def add(
+        self,
+        template_id: int,
+        entity_type_id: int,
+        entity_id: int,
+        *,
+        values: Mapping[str, Any] | None = None,
+        stamps_enabled: bool = False,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Document:
+        """Generate a document (``crm.documentgenerator.document.add``).
+
+        Not idempotent: every successful call creates a document and uses up a number. A call
+        that fails ambiguously raises :class:`OutcomeUnknownError` rather than being resent.
+
+        Args:
+            template_id: the template to render.
+            entity_type_id: an ``EntityType`` or smart-process type id; it must be one of the
+                template's bindings.
+            entity_id: the CRM item (the portal does not check that it exists).
+            values: placeholder values that override the CRM data.
+            stamps_enabled: put the company's stamps and signatures on it.
+            fields: field descriptors for values (``{code: {"TYPE": ..., "FORMAT": ...}}``).
+        """
+        params: dict[str, Any] = {
+            "templateId": check.positive_id("template_id", template_id),
+            "entityTypeId": check.entity_type("entity_type_id", entity_type_id),
+            "entityId": check.positive_id("entity_id", entity_id),
+            "stampsEnabled": 1 if check.flag("stamps_enabled", stamps_enabled) else 0,
+        }
+        if values:
+            params["values"] = check.optional_mapping("values", values)
+        if fields:
+            params["fields"] = check.optional_mapping("fields", fields)
+        return await self._one(PREFIX + "document.add", params, "document", Document)
+
+    async def get(self, document_id: int) -> Document:
+        """One document, with fresh ``*Machine`` URLs (``crm.documentgenerator.document.get``)."""
+        params = {"id": check.positive_id("document_id", document_id)}
+        return await self._one(PREFIX + "document.get", params, "document", Document)
+
+    async def update(
+        self,
+        document_id: int,
+        *,
+        values: Mapping[str, Any] | None = None,
+        stamps_enabled: bool | None = None,
+    ) -> Document:
+        """Re-render a document with new values (``crm.documentgenerator.document.update``).
+
+        The portal's default for ``stampsEnabled`` on update is 1; it is sent only if given.
+        """
+        params: dict[str, Any] = {"id": check.positive_id("document_id", document_id)}
+        if values is not None:
+            params["values"] = check.optional_mapping("values", values)
+        if stamps_enabled is not None:
+            params["stampsEnabled"] = 1 if check.flag("stamps_enabled", stamps_enabled) else 0
+        return await self._one(PREFIX + "document.update", params, "document", Document)
+
+    async def delete(self, document_id: int) -> None:
+        """Delete a document (``crm.documentgenerator.document.delete``)."""
+        params = {"id": check.positive_id("document_id", document_id)}
+        await self._send(PREFIX + "document.delete", params)
+
+    def list(
+        self,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        order: Mapping[str, str] | None = None,
+        select: list[str] | None = None,
+    ) -> Listing[Document]:
+        """Documents, 50 per page (``crm.documentgenerator.document.list``).
+
+        Args:
+            filter: e.g. ``{"entityTypeId": 2, "entityId": 10, ">=id": 100}``.
+            order: e.g. ``{"id": "desc"}``.
+            select: fields to return (default all).
+        """
+        params = check.list_params(filter, order, select)
+        return Listing(self._client.call_full, PREFIX + "document.list", params, _document_page)
+
+    async def get_fields(
+        self, document_id: int, *, values: Mapping[str, Any] | None = None
+    ) -> dict[str, FieldDescription]:
+        """A document's fields (``crm.documentgenerator.document.getfields``).
+
+        ``values`` asks "what if": the document itself is not changed.
+        """
+        params: dict[str, Any] = {"id": check.positive_id("document_id", document_id)}
+        if values:
+            params["values"] = check.optional_mapping("values", values)
+        reply = await self._send(PREFIX + "document.getfields", params)
+        return structure_fields(unwrap(reply.result, "documentFields", "document.getfields"))
+
+    async def enable_public_url(self, document_id: int, enabled: bool = True) -> str | None:
+        """Turn the public link on (returns it) or off (returns None).
+
+        Calls ``crm.documentgenerator.document.enablepublicurl``.
+        """
+        params = {
+            "id": check.positive_id("document_id", document_id),
+            "status": 1 if check.flag("enabled", enabled) else 0,
+        }
+        reply = await self._send(PREFIX + "document.enablepublicurl", params)
+        result = reply.result
+        url = result.get("publicUrl") if isinstance(result, Mapping) else None
+        return url if isinstance(url, str) and url else None
+
+    async def upload(
+        self,
+        entity_type_id: int,
+        entity_id: int,
+        file: FileLike,
+        *,
+        region: str,
+        title: str,
+        number: str,
+        pdf: FileLike | None = None,
+        image: FileLike | None = None,
+    ) -> Document:
+        """Attach a ready .docx (and optionally its PDF and image) to a CRM item.
+
+        Calls ``crm.documentgenerator.document.upload``; files are base64-encoded here.
+        """
+        fields: dict[str, Any] = {
+            "entityTypeId": check.entity_type("entity_type_id", entity_type_id),
+            "entityId": check.positive_id("entity_id", entity_id),
+            "fileContent": check.file_payload("file", file, default_name="document.docx")[1],
+            "region": check.text("region", region),
+            "title": check.text("title", title),
+            "number": check.text("number", number),
+        }
+        if pdf is not None:
+            fields["pdfContent"] = check.file_payload("pdf", pdf, default_name="d.pdf")[1]
+        if image is not None:
+            fields["imageContent"] = check.file_payload("image", image, default_name="d.png")[1]
+        return await self._one(PREFIX + "document.upload", {"fields": fields}, "document", Document)
+
+
+def _document_page(reply: CommandResult) -> Page[Document]:
+    rows = unwrap(reply.result, "documents", "document.list")
+    items = tuple(structure(row, Document) for row in (rows or []))
+    return Page(items=items, total=reply.total, next=reply.next)
