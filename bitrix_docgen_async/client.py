@@ -17,9 +17,11 @@ import aiohttp
 from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async.auth import DEFAULT_OAUTH_URL, Auth, OAuthAuth, TokenStore, WebhookAuth
 from bitrix_docgen_async.batch import Batch
+from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.errors import ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
+from bitrix_docgen_async.polling import PdfPoller
 from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
 from bitrix_docgen_async.session import ClientStats, CommandResult, Session
 from bitrix_docgen_async.transport import Timeouts, Transport
@@ -48,6 +50,8 @@ class DocgenClient:
             requests well inside the portal's 60 s cut-off.
         timeouts: connect and read timeouts (read defaults to 90 s, above the portal's 60 s).
         retry: retry bounds and waits.
+        pdf_schedule: when to look at documents waiting for their PDF (first look 8 s after
+            creation by default).
         clock, sleep: injected in tests.
     """
 
@@ -63,6 +67,7 @@ class DocgenClient:
         batch_time_target: float = 20.0,
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
+        pdf_schedule: PollSchedule | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -73,6 +78,9 @@ class DocgenClient:
         )
         self._session_options = {"linger": linger, "batch_time_target": batch_time_target}
         self._retry = retry
+        self._pdf_schedule = pdf_schedule or PollSchedule()
+        self._clock = clock
+        self._poller: PdfPoller | None = None
         self._session: Session | None = None
         self._stats = ClientStats()
         #: ``crm.documentgenerator.document.*``
@@ -150,7 +158,10 @@ class DocgenClient:
         tb: TracebackType | None,
     ) -> None:
         session, self._session = self._session, None
+        poller, self._poller = self._poller, None
         try:
+            if poller is not None:
+                await poller.close()
             if session is not None:
                 await session.close()
         finally:
@@ -162,6 +173,14 @@ class DocgenClient:
         if self._session is None:
             raise ClientStateError("the client is not open: use it inside 'async with'")
         return self._session
+
+    @property
+    def pdf_poller(self) -> PdfPoller:
+        """The one loop that polls every document waiting for its PDF."""
+        self.session  # noqa: B018 - raises ClientStateError outside 'async with'
+        if self._poller is None:
+            self._poller = PdfPoller(self, self._pdf_schedule, clock=self._clock)
+        return self._poller
 
     @property
     def stats(self) -> ClientStats:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import builtins
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure, structure_fields
 from bitrix_docgen_async.models import Document, FieldDescription, Page
+from bitrix_docgen_async.polling import iter_ready
 from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
 from bitrix_docgen_async.resources.listing import Listing
 from bitrix_docgen_async.session import CommandResult
@@ -158,6 +160,49 @@ class Documents(Resource):
         if image is not None:
             fields["imageContent"] = check.file_payload("image", image, default_name="d.png")[1]
         return await self._one(PREFIX + "document.upload", {"fields": fields}, "document", Document)
+
+    def iter_pdf_ready(
+        self, documents: Iterable[Document | int], *, timeout: float | None = 300.0
+    ) -> AsyncIterator[Document]:
+        """Yield each document as soon as its PDF is ready, or its conversion failed.
+
+        One polling loop serves every waiting document: each round looks at the due ones with
+        ``document.get`` calls batched 50 per request. Pass the :class:`Document` objects
+        ``add`` returned where you can: their creation time saves a first look before the
+        minimum conversion time.
+
+        Raises:
+            PollTimeoutError: at the deadline, with ``pending`` (the rest).
+            ApiError: a document could not be read (deleted, say).
+        """
+        return iter_ready(self._client.pdf_poller, _watch_list(documents), timeout)
+
+    async def wait_for_pdf(
+        self,
+        documents: Iterable[Document | int],
+        *,
+        timeout: float | None = 300.0,  # noqa: ASYNC109 - the public API of DESIGN.md §3
+    ) -> builtins.list[Document]:
+        """Wait until every document's PDF is ready or failed; the results in input order.
+
+        Check ``Document.pdf_failed`` (with ``transformation_error_code``/``_message``) for
+        conversions that failed.
+        """
+        wanted = _watch_list(documents)
+        done: dict[int, Document] = {}
+        async for document in iter_ready(self._client.pdf_poller, wanted, timeout):
+            done[document.id] = document
+        return [done[d.id if isinstance(d, Document) else d] for d in wanted]
+
+
+def _watch_list(documents: Iterable[Document | int]) -> list[Document | int]:
+    if isinstance(documents, Document | int):
+        raise TypeError("pass a list of documents or ids, not a single one")
+    items = list(documents)
+    for item in items:
+        if not isinstance(item, Document):
+            check.positive_id("document id", item)
+    return items
 
 
 def _document_page(reply: CommandResult) -> Page[Document]:

@@ -6,11 +6,14 @@ async with FakePortal(rate_limit=RateLimit(burst=50, per_second=2.0)) as portal:
 ```
 
 Further methods are added on ``portal.registry`` (see :class:`MethodRegistry`).
+:func:`build_docx` makes a real ``.docx`` to use as a template file.
 """
 
 from bitrix_docgen_async.testing.faults import FAULT_KINDS, Faults
+from bitrix_docgen_async.testing.files import build_docx
 from bitrix_docgen_async.testing.oauth import OAuthCredentials
 from bitrix_docgen_async.testing.portal import FakePortal
+from bitrix_docgen_async.testing.records import EventBinding, PendingEvent
 from bitrix_docgen_async.testing.state import (
     AuthInfo,
     CallContext,
@@ -25,12 +28,15 @@ __all__ = [
     "FAULT_KINDS",
     "AuthInfo",
     "CallContext",
+    "EventBinding",
     "FakePortal",
     "Faults",
     "MethodRegistry",
     "OAuthCredentials",
+    "PendingEvent",
     "PortalError",
     "PortalState",
     "PortalStats",
+    "build_docx",
     "paginate",
 ]

@@ -4,13 +4,20 @@ protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add`` answers ``{"numera
 an *int* id; ``get`` the same wrapper with a *string* id; ``update`` the numerator object itself,
 not wrapped; ``list`` ``{"numerators": [...]}`` (rows without ``code``), 50 per page; ``delete``
 ``null``. Only numerators created through REST may be updated or deleted.
+
+:func:`next_number` hands out document numbers: one counter per numerator, shared by every
+template that uses it (protocol.md §8.2), honouring ``start``/``step``/``length``/``padString``
+and the text around ``{NUMBER}`` (``{YEAR}``, ``{MONTH}``, ``{DAY}`` too; ``periodicBy`` resets
+are not modelled).
 """
 
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
 
+from bitrix_docgen_async.testing.params import fields_param
 from bitrix_docgen_async.testing.state import (
     CallContext,
     MethodRegistry,
@@ -19,7 +26,13 @@ from bitrix_docgen_async.testing.state import (
     paginate,
 )
 
-__all__ = ["GENERATOR", "default_settings", "register_numerators", "store_numerator"]
+__all__ = [
+    "GENERATOR",
+    "default_settings",
+    "next_number",
+    "register_numerators",
+    "store_numerator",
+]
 
 #: The settings key of the sequential number generator.
 GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
@@ -78,20 +91,45 @@ def store_numerator(
     return numerator_id
 
 
-def _fields(params: dict[str, Any]) -> dict[str, Any]:
-    if "fields" not in params:
-        raise PortalError("100", "Could not find value for parameter {fields}")
-    fields = params["fields"]
-    if isinstance(fields, list):  # a PHP array all the same
-        return {str(index): value for index, value in enumerate(fields)}
-    if not isinstance(fields, dict):
-        shown = "1" if fields is True else "" if fields is None or fields is False else fields
-        raise PortalError(
-            "100",
-            f"Invalid value {{{shown}}} to match with parameter {{fields}}. "
-            "Should be value of type array.",
-        )
-    return fields
+def _setting(settings: dict[str, Any], key: str, default: int) -> int:
+    try:
+        return int(settings.get(key, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def next_number(state: PortalState, numerator_id: int, *, peek: bool = False) -> str:
+    """The next document number of a numerator, e.g. ``"INV-0100"``.
+
+    Args:
+        state: the portal state holding the numerator and its counter.
+        numerator_id: the numerator.
+        peek: only say what the next number would be; the counter does not move.
+
+    Raises:
+        PortalError: ``"0"`` ``Error getting next number`` when the numerator is gone.
+    """
+    row = state.numerators.get(numerator_id)
+    if row is None:
+        raise PortalError("0", "Error getting next number")
+    settings = row["settings"].get(GENERATOR) or {}
+    last = state.numbering.get(numerator_id)
+    value = _setting(settings, "start", 1) if last is None else last + _setting(settings, "step", 1)
+    if not peek:
+        state.numbering[numerator_id] = value
+    text = str(value)
+    length = _setting(settings, "length", 0)
+    pad = str(settings.get("padString") or "0")[:1] or "0"
+    if length > len(text):
+        text = pad * (length - len(text)) + text
+    today = date.today()
+    return (
+        str(row["template"])
+        .replace("{NUMBER}", text)
+        .replace("{YEAR}", f"{today.year:04d}")
+        .replace("{MONTH}", f"{today.month:02d}")
+        .replace("{DAY}", f"{today.day:02d}")
+    )
 
 
 def _numerator(ctx: CallContext, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -118,7 +156,7 @@ def _ordered(row: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 def add(ctx: CallContext, params: dict[str, Any]) -> Any:
     """``numerator.add``: ``fields`` {name*, template*, settings}."""
-    fields = _fields(params)
+    fields = fields_param(params)
     missing = [key for key in ("name", "template") if fields.get(key) in (None, "")]
     if missing:
         raise PortalError("0", "Empty required fields: " + ", ".join(missing))
@@ -143,7 +181,7 @@ def get(ctx: CallContext, params: dict[str, Any]) -> Any:
 def update(ctx: CallContext, params: dict[str, Any]) -> Any:
     """``numerator.update``: ``id``, ``fields``; answers the numerator itself, not wrapped."""
     _, row = _writable(ctx, params)
-    fields = _fields(params)
+    fields = fields_param(params)
     for key in ("name", "template"):
         if fields.get(key) not in (None, ""):
             row[key] = str(fields[key])

@@ -5,6 +5,10 @@ An ``aiohttp.web`` app serving ``/rest/{uid}/{code}/{method}[.json]`` (webhook),
 goes through: injected faults, authentication, the request bucket (503), then the dispatcher
 (operating budget 429, execution cost, the request time cap 504). See DESIGN.md §5 and
 protocol.md §10 for what it imitates.
+
+It implements the docgen numerator, template and document methods, the file endpoints behind
+the ``*Machine`` URLs (:mod:`.downloads`), an asynchronous PDF conversion (:mod:`.conversion`)
+and ``event.bind``/``unbind``/``get`` (:mod:`.events`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from aiohttp import web
 from bitrix_docgen_async.core.ratelimit import LeakyBucket, OperatingBudget, RateLimit
 from bitrix_docgen_async.testing.batch import parse_commands
 from bitrix_docgen_async.testing.dispatch import Dispatcher
+from bitrix_docgen_async.testing.docgen_portal import WEBHOOK_USER as _WEBHOOK_USER
+from bitrix_docgen_async.testing.docgen_portal import DocgenPortal
 from bitrix_docgen_async.testing.faults import Faults
 from bitrix_docgen_async.testing.numerators import register_numerators, store_numerator
 from bitrix_docgen_async.testing.oauth import OAuthCredentials, TokenAuthority
@@ -37,11 +43,9 @@ from bitrix_docgen_async.testing.wire import BadRequestBody, html_page, read_par
 
 __all__ = ["FakePortal"]
 
-_WEBHOOK_USER = 1
 
-
-class FakePortal:
-    """A fake Bitrix24 portal with limits, costs, OAuth, faults and the docgen numerators.
+class FakePortal(DocgenPortal):
+    """A fake Bitrix24 portal with limits, costs, OAuth, faults, the docgen methods and events.
 
     Args:
         rate_limit: the request bucket (503 when exceeded); ``None`` for no limit.
@@ -52,8 +56,15 @@ class FakePortal:
         request_time_cap: an HTTP request running this long is answered with a 504 page.
         access_token_lifetime: seconds an OAuth access token stays valid (on ``clock``).
         faults: injected failures; a quiet :class:`Faults` (for :meth:`Faults.inject`) if None.
-        seed: seed of the cost jitter.
-        clock: the monotonic clock of every limit and expiry.
+        seed: seed of the cost jitter and of the PDF conversion's jitter and failures.
+        clock: the monotonic clock of every limit, expiry and PDF conversion.
+        pdf_delay: seconds (on ``clock``) from creating or updating a document until its PDF
+            and image exist; until then ``pdfUrl``/``imageUrl`` and their ``*Machine`` forms
+            are absent from the document.
+        pdf_jitter: each conversion takes up to this many seconds more or less (seeded).
+        pdf_failure_rate: the share of conversions that fail (seeded): the document then shows
+            ``isTransformationError: true`` with ``transformationErrorCode`` and
+            ``transformationErrorMessage``, and never gets a PDF.
     """
 
     def __init__(
@@ -69,6 +80,9 @@ class FakePortal:
         faults: Faults | None = None,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        pdf_delay: float = 8.0,
+        pdf_jitter: float = 0.0,
+        pdf_failure_rate: float = 0.0,
     ) -> None:
         self.clock = clock
         self.request_time_cap = request_time_cap
@@ -77,6 +91,13 @@ class FakePortal:
         self.state = PortalState()
         self.registry = MethodRegistry()
         register_numerators(self.registry)
+        self.init_docgen(
+            clock=clock,
+            seed=seed,
+            pdf_delay=pdf_delay,
+            pdf_jitter=pdf_jitter,
+            pdf_failure_rate=pdf_failure_rate,
+        )
         self.tokens = TokenAuthority(clock=clock, lifetime=access_token_lifetime, stats=self.stats)
         self.webhook_code = secrets.token_hex(8)
         self._bucket = LeakyBucket(rate_limit, updated=clock()) if rate_limit else None

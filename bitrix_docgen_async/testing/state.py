@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
+from bitrix_docgen_async.testing.records import (
+    DocumentRecord,
+    EventBinding,
+    PendingEvent,
+    TemplateRecord,
+)
+
 if TYPE_CHECKING:
     from bitrix_docgen_async.testing.portal import FakePortal
 
@@ -100,11 +107,23 @@ class PortalState:
         numerators: stored numerators by id, in the shape ``numerator.get`` returns.
         rest_numerators: ids of the numerators created through REST (only those may change).
         counters: the last id handed out per entity kind.
+        numbering: the last number each numerator handed out, by numerator id.
+        templates: stored templates by id (deleted ones stay, marked).
+        documents: stored documents by id.
+        upload_templates: the hidden template of ``document.upload``, by application.
+        bindings: ``event.bind`` registrations, in binding order.
+        pending_events: events waiting for delivery to bound handlers, oldest first.
     """
 
     numerators: dict[int, dict[str, Any]] = attrs.field(factory=dict)
     rest_numerators: set[int] = attrs.field(factory=set)
     counters: Counter[str] = attrs.field(factory=Counter)
+    numbering: dict[int, int] = attrs.field(factory=dict)
+    templates: dict[int, TemplateRecord] = attrs.field(factory=dict)
+    documents: dict[int, DocumentRecord] = attrs.field(factory=dict)
+    upload_templates: dict[str, int] = attrs.field(factory=dict)
+    bindings: list[EventBinding] = attrs.field(factory=list)
+    pending_events: list[PendingEvent] = attrs.field(factory=list)
 
     def next_id(self, kind: str) -> int:
         """Hand out the next id of ``kind`` (ids start at 1 and are never reused)."""

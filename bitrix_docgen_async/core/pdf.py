@@ -1,0 +1,69 @@
+"""PDF readiness and the polling schedule. Pure: the poller in ``polling.py`` does the waiting.
+
+Conversion of DOCX to PDF runs asynchronously on the portal (protocol.md §8.5): ``pdfUrl`` and
+``pdfUrlMachine`` are missing or empty until it is done, ``isTransformationError`` says it
+failed, and the docs give no "in progress" flag. The old docs named 8 s as the minimum
+conversion time, so nothing is polled earlier than that after a document's creation.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+
+import attrs
+
+__all__ = ["PdfState", "PollSchedule", "pdf_state"]
+
+
+class PdfState(enum.Enum):
+    """Where a document's PDF conversion stands."""
+
+    READY = "ready"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+def pdf_state(pdf_url_machine: str | None, pdf_url: str | None, failed: bool) -> PdfState:
+    """READY with a non-empty PDF URL, FAILED on ``isTransformationError``, else PENDING."""
+    if failed:
+        return PdfState.FAILED
+    return PdfState.READY if (pdf_url_machine or pdf_url) else PdfState.PENDING
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class PollSchedule:
+    """When to look at a pending document again.
+
+    Attributes:
+        min_conversion: seconds after creation before the first look (the docs: 8 s minimum).
+        interval: the wait after the first look that found it pending.
+        factor: each later wait is this much longer ...
+        max_interval: ... up to this.
+        jitter: +- this fraction of each wait, so that many pollers do not align.
+        coalesce: documents due within this fraction of the current wait are polled in the
+            same round, so that one round fills whole batches of 50.
+    """
+
+    min_conversion: float = attrs.field(default=8.0, validator=_non_negative)
+    interval: float = attrs.field(default=2.0, validator=_non_negative)
+    factor: float = attrs.field(default=1.5, validator=_non_negative)
+    max_interval: float = attrs.field(default=30.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.1, validator=_non_negative)
+    coalesce: float = attrs.field(default=0.5, validator=_non_negative)
+
+    def first_poll(self, created_at: float | None, now: float) -> float:
+        """When to look first at a document created at ``created_at`` (None: unknown, now)."""
+        if created_at is None:
+            return now
+        return max(now, created_at + self.min_conversion)
+
+    def next_wait(self, looks: int, rng: random.Random) -> float:
+        """The wait after the ``looks``-th look found the document still pending."""
+        base = min(self.max_interval, self.interval * self.factor ** max(0, looks - 1))
+        return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
