@@ -19,6 +19,7 @@ from bitrix_docgen_async.auth import DEFAULT_OAUTH_URL, Auth, OAuthAuth, TokenSt
 from bitrix_docgen_async.batch import Batch
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.download import Downloader
 from bitrix_docgen_async.errors import ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
 from bitrix_docgen_async.polling import PdfPoller
@@ -52,6 +53,7 @@ class DocgenClient:
         retry: retry bounds and waits.
         pdf_schedule: when to look at documents waiting for their PDF (first look 8 s after
             creation by default).
+        download_concurrency: how many file downloads run at once.
         clock, sleep: injected in tests.
     """
 
@@ -68,6 +70,7 @@ class DocgenClient:
         timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
         pdf_schedule: PollSchedule | None = None,
+        download_concurrency: int = 8,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -81,6 +84,7 @@ class DocgenClient:
         self._pdf_schedule = pdf_schedule or PollSchedule()
         self._clock = clock
         self._poller: PdfPoller | None = None
+        self.downloader = Downloader(self, concurrency=download_concurrency)
         self._session: Session | None = None
         self._stats = ClientStats()
         #: ``crm.documentgenerator.document.*``
@@ -184,7 +188,7 @@ class DocgenClient:
 
     @property
     def stats(self) -> ClientStats:
-        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s."""
+        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads."""
         return self._stats
 
     async def call(

@@ -23,6 +23,7 @@ __all__ = [
     "ClientStateError",
     "CommandSkippedError",
     "DocumentLimitError",
+    "DownloadError",
     "InvalidRequestError",
     "MethodNotFoundError",
     "NotFoundError",
@@ -208,6 +209,23 @@ class OutcomeUnknownError(BitrixError):
 
 class CommandSkippedError(BitrixError):
     """A command of an explicit batch did not run: the batch halted at an earlier failure."""
+
+
+class DownloadError(BitrixError):
+    """A document's file could not be downloaded.
+
+    Attributes:
+        document_id: the document.
+        kind: ``"pdf"``, ``"docx"`` or ``"image"``.
+        status: the last HTTP status, if any answer came.
+    """
+
+    def __init__(self, document_id: int, kind: str, reason: str, status: int | None = None):
+        self.document_id = document_id
+        self.kind = kind
+        self.status = status
+        where = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"document {document_id}: cannot download the {kind}: {reason}{where}")
 
 
 class PollTimeoutError(BitrixError):

@@ -79,6 +79,7 @@ class ClientStats:
     retries: int = 0
     rate_limited: int = 0
     limiter_wait_s: float = 0.0
+    downloads: int = 0
 
 
 @attrs.define(eq=False)

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -129,6 +129,33 @@ class Transport:
         """GET ``url`` (used for the OAuth token endpoint)."""
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         return await self._send("GET", url, params=params, headers=headers)
+
+    async def download(
+        self, url: str, file: BinaryIO, headers: Mapping[str, str], *, chunk_size: int = 1 << 16
+    ) -> tuple[int, Mapping[str, str]]:
+        """GET ``url`` and stream a 200 body into ``file`` chunk by chunk (memory stays flat).
+
+        Returns the status and headers; the body of any other status is read and dropped.
+        """
+        host = origin_of(url)
+        failure: TransportError | None = None
+        status, head = 0, {}
+        try:
+            async with self.session.get(url, headers=dict(headers), timeout=self._timeout) as reply:
+                status, head = reply.status, dict(reply.headers)
+                if status == 200:
+                    async for chunk in reply.content.iter_chunked(chunk_size):
+                        file.write(chunk)
+                else:
+                    await reply.read()
+        except TimeoutError:
+            failure = BitrixTimeoutError(f"GET from {host}: no complete response in time")
+        except aiohttp.ClientError as exc:
+            failure = TransportError(f"GET from {host} failed: {type(exc).__name__}")
+        if failure is not None:
+            raise failure
+        log.debug("GET %s (download) -> %d", host, status)
+        return status, head
 
     async def _send(self, verb: str, url: str, **kwargs: Any) -> HttpResponse:
         started = time.perf_counter()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure, structure_fields
+from bitrix_docgen_async.download import Kind
 from bitrix_docgen_async.models import Document, FieldDescription, Page
 from bitrix_docgen_async.polling import iter_ready
 from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
@@ -160,6 +162,24 @@ class Documents(Resource):
         if image is not None:
             fields["imageContent"] = check.file_payload("image", image, default_name="d.png")[1]
         return await self._one(PREFIX + "document.upload", {"fields": fields}, "document", Document)
+
+    async def download(
+        self,
+        document: Document | int,
+        dest: str | os.PathLike[str],
+        kind: Kind = "pdf",
+        *,
+        filename: str | None = None,
+    ) -> Path:
+        """Stream a document's PDF, .docx or image to ``dest`` (a folder or a file path).
+
+        The file appears only when complete (written beside it, then renamed). A stale URL is
+        refreshed once with ``document.get``. Returns the file's path.
+
+        Raises:
+            DownloadError: no file yet (or the conversion failed), or the portal refused.
+        """
+        return await self._client.downloader.download(document, dest, kind, filename=filename)
 
     def iter_pdf_ready(
         self, documents: Iterable[Document | int], *, timeout: float | None = 300.0
