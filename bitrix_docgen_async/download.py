@@ -3,7 +3,7 @@
 The ``*Machine`` URL is fetched as is: it carries its own authorisation, and editing it breaks
 the signature (protocol.md §8.6). It is a secret, so it is never logged or put in an error. The
 body streams into a temporary file beside the target, renamed into place only when complete, so
-a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed once with
+a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed (up to 3 times) with
 ``document.get``; machine URLs are REST requests, so each one takes a request token.
 """
 
@@ -29,6 +29,9 @@ log = logging.getLogger("bitrix_docgen_async.download")
 
 Kind = Literal["pdf", "docx", "image"]
 _STALE = frozenset({401, 403, 404})
+#: How often a stale URL is replaced by a fresh ``document.get`` before giving up. OAuth machine
+#: URLs embed the access token, so one can go stale again if the token expires meanwhile.
+_REFRESHES = 3
 _IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 
 
@@ -100,14 +103,14 @@ class Downloader:
         folder = _folder_of(target)
         if not isinstance(document, Document):
             document = await self._client.documents.get(document)
-        refreshed = False
+        refreshes = 0
         retry = self._client.session.retry
         attempts = 0
         while True:
             url = _url(document, kind)
             if not url:
-                if not refreshed:
-                    document, refreshed = await self._client.documents.get(document.id), True
+                if refreshes == 0:
+                    document, refreshes = await self._client.documents.get(document.id), 1
                     continue
                 reason = "its PDF conversion failed" if document.pdf_failed else "no file yet"
                 raise DownloadError(document.id, kind, reason)
@@ -121,8 +124,8 @@ class Downloader:
                 continue
             if path is not None:
                 return path
-            if status in _STALE and not refreshed:
-                document, refreshed = await self._client.documents.get(document.id), True
+            if status in _STALE and refreshes < _REFRESHES:
+                document, refreshes = await self._client.documents.get(document.id), refreshes + 1
                 continue
             attempts += 1
             if status < 500 or attempts > retry.max_attempts:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bitrix_docgen_async.bulk import GenerationResult, Progress, Values, generate_many
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure, structure_fields
 from bitrix_docgen_async.download import Kind
@@ -180,6 +181,59 @@ class Documents(Resource):
             DownloadError: no file yet (or the conversion failed), or the portal refused.
         """
         return await self._client.downloader.download(document, dest, kind, filename=filename)
+
+    def generate_many(
+        self,
+        *,
+        template_id: int,
+        entity_type_id: int,
+        entity_ids: Iterable[int] | AsyncIterable[int],
+        values: Values | None = None,
+        wait_pdf: bool = True,
+        download_dir: str | os.PathLike[str] | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        max_in_flight: int = 200,
+        pdf_timeout: float = 600.0,
+        reconcile_delay: float = 2.0,
+    ) -> AsyncIterator[GenerationResult]:
+        """Generate one document per entity (and wait for / download the PDFs), streaming results.
+
+        Results arrive as entities finish, in no set order; an entity's failure is reported in
+        its result and never stops the run, and no exception escapes the iterator. Adds are
+        batched and paced by the request bucket and ``document.add``'s operating budget.
+
+        Args:
+            template_id: the template to render.
+            entity_type_id: the CRM entity type of every entity.
+            entity_ids: any iterable or async iterable of ids, of any length (read lazily).
+            values: placeholder values: one mapping for all, or a function of the entity id
+                (it may be async).
+            wait_pdf: wait for each PDF (implied by ``download_dir``).
+            download_dir: save each PDF there as ``document-{id}.pdf``.
+            journal: an SQLite file; a re-run with it skips finished entities and, for adds
+                interrupted by a crash, looks the document up before adding again.
+            on_progress: called with :class:`Progress` counts after every change.
+            max_in_flight: entities worked on at once (bounds memory; enough to fill batches
+                and keep the operating budget in use).
+            pdf_timeout: seconds to wait for one document's PDF.
+            reconcile_delay: after an ambiguous add that the lookup did not find, wait this long
+                and look again before adding once more.
+        """
+        return generate_many(
+            self._client,
+            template_id=template_id,
+            entity_type_id=entity_type_id,
+            entity_ids=entity_ids,
+            values=values,
+            wait_pdf=wait_pdf,
+            download_dir=download_dir,
+            journal=journal,
+            on_progress=on_progress,
+            max_in_flight=max_in_flight,
+            pdf_timeout=pdf_timeout,
+            reconcile_delay=reconcile_delay,
+        )
 
     def iter_pdf_ready(
         self, documents: Iterable[Document | int], *, timeout: float | None = 300.0
