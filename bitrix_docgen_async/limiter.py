@@ -50,8 +50,13 @@ class LimiterBackend(Protocol):
         actual: float,
         operating: float | None,
         reset_in: float | None,
+        ended_ago: float = 0.0,
     ) -> None:
-        """Book a command's real execution time and the portal's view of the budget."""
+        """Book a command's real execution time and the portal's view of the budget.
+
+        ``ended_ago``: how long before now the command at least ended (later commands of
+        the same batch ran after it).
+        """
 
     async def suspend(self, method: str, seconds: float) -> None:
         """The portal said 429 for ``method``: admit none of it for ``seconds``."""
@@ -121,19 +126,21 @@ class MemoryBackend:
         actual: float,
         operating: float | None,
         reset_in: float | None,
+        ended_ago: float = 0.0,
     ) -> None:
         ledger = self._ledger(method)
         if ledger is None:
             return
         now = self._clock()
-        ledger.settle(now, reserved, actual)
+        ledger.settle(now, reserved, actual, ended_ago)
         if operating is not None:
             ledger.observe(now, operating, reset_in)
 
     async def suspend(self, method: str, seconds: float) -> None:
         ledger = self._ledger(method)
         if ledger is not None:
-            ledger.suspend(self._clock() + seconds)
+            now = self._clock()
+            ledger.suspend(now, now + seconds)
 
     async def wait_hint(self, method: str) -> float | None:
         ledger = self._ledger(method)

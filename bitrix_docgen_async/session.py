@@ -31,6 +31,7 @@ from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.encoding import build_command
 from bitrix_docgen_async.core.envelope import Envelope, TimeInfo, parse_response, split_batch
 from bitrix_docgen_async.core.methods import method_info, normalize_method
+from bitrix_docgen_async.core.ratelimit import CostEstimate
 from bitrix_docgen_async.errors import (
     ApiError,
     BitrixError,
@@ -55,8 +56,6 @@ log = logging.getLogger("bitrix_docgen_async.session")
 MAX_BATCH = 50
 #: How far down the queue one batch looks for commands that fit; bounds the work per batch.
 _SCAN_LIMIT = 2000
-#: Weight of the newest measurement in a method's running cost estimate.
-_COST_WEIGHT = 0.3
 
 
 @attrs.frozen
@@ -136,7 +135,7 @@ class Session:
         self.retry = retry
         self.stats = ClientStats()
         self._queue: deque[_Command] = deque()
-        self._costs: dict[str, float] = {}
+        self._costs: dict[str, CostEstimate] = {}
         self._learning: set[str] = set()
         self._reset_at: dict[str, float] = {}
         self._changed = asyncio.Event()
@@ -252,7 +251,7 @@ class Session:
 
     def _estimate(self, method: str) -> float:
         learned = self._costs.get(method)
-        return learned if learned is not None else method_info(method).prior_cost
+        return learned.pessimistic if learned is not None else method_info(method).prior_cost
 
     async def _compose(self) -> tuple[list[_Command], float]:
         """Take the commands for one request; return them and, if none, how long to wait."""
@@ -396,6 +395,13 @@ class Session:
                 self._fail(command, exc)
             return
         self.stats.commands += len(batch)
+        # Commands run in order: each one ended at least the later ones' durations ago.
+        ended_ago: dict[str, float] = {}
+        later = 0.0
+        for key in reversed(keys):
+            ended_ago[key] = later
+            timing = reply.times.get(key)
+            later += timing.duration if timing is not None and timing.duration else 0.0
         suspended: set[str] = set()
         for key, command in zip(keys, batch, strict=True):
             error = reply.errors.get(key)
@@ -415,21 +421,24 @@ class Session:
                     reply.nexts.get(key),
                     reply.times.get(key),
                 )
-                await self._complete(command, result)
+                await self._complete(command, result, ended_ago[key])
             else:
                 missing = ResponseError("the batch reply has no entry for this command", status=200)
                 await self._ambiguous([command], missing)
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    async def _complete(self, command: _Command, result: CommandResult) -> None:
+    async def _complete(
+        self, command: _Command, result: CommandResult, ended_ago: float = 0.0
+    ) -> None:
         info = result.time
         actual = info.duration if info is not None and info.duration is not None else None
         if actual is not None:
-            before = self._costs.get(command.method)
-            self._costs[command.method] = (
-                actual if before is None else before + _COST_WEIGHT * (actual - before)
-            )
+            learned = self._costs.get(command.method)
+            if learned is None:
+                self._costs[command.method] = CostEstimate(actual)
+            else:
+                learned.observe(actual)
         reset_in = None
         if info is not None and info.operating_reset_at is not None:
             self._reset_at[command.method] = info.operating_reset_at
@@ -440,6 +449,7 @@ class Session:
             actual if actual is not None else command.reserved,
             info.operating if info is not None else None,
             reset_in,
+            ended_ago,
         )
         command.reserved = 0.0
         if not command.future.done():

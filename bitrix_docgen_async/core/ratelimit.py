@@ -24,6 +24,7 @@ import attrs
 
 __all__ = [
     "BucketedBudget",
+    "CostEstimate",
     "LeakyBucket",
     "OperatingBudget",
     "OperatingLedger",
@@ -196,8 +197,9 @@ class OperatingLedger:
     """
 
     budget: OperatingBudget
-    #: Fraction of the limit the client allows itself; the rest absorbs estimation error.
-    utilisation: float = 0.95
+    #: Fraction of the limit the client plans to fill. The rest absorbs estimation error; the
+    #: reservations are pessimistic (mean + 2 deviations), so little margin is needed here.
+    utilisation: float = 0.98
     booked: deque[tuple[float, float]] = attrs.field(factory=deque)  # (expires_at, seconds)
     in_flight: float = 0.0
     suspended_until: float = 0.0
@@ -225,16 +227,18 @@ class OperatingLedger:
         """Drop a reservation whose command was refused before it executed."""
         self.in_flight = max(0.0, self.in_flight - reserved)
 
-    def settle(self, now: float, reserved: float, actual: float) -> None:
+    def settle(self, now: float, reserved: float, actual: float, ended_ago: float = 0.0) -> None:
         """Replace a reservation by the execution time the portal reported.
 
         The portal books a call in the bucket open when it started, and that bucket drops out
-        one window after it opened. The call started no later than ``now - actual`` (it ran
-        for ``actual`` seconds and its answer is in hand), so expiring the booking one window
-        after that moment is never earlier than the portal's own expiry.
+        one window after it opened. The call ended at least ``ended_ago`` seconds ago (the
+        commands after it in the same batch ran since) and ran for ``actual`` seconds, so it
+        started no later than ``now - ended_ago - actual``; expiring the booking one window
+        after that moment is never earlier than the portal's own expiry, and needs no clock
+        shared with the portal.
         """
         self.release(reserved)
-        self._insert(now - actual + self.budget.window_s, actual)
+        self._insert(now - ended_ago - actual + self.budget.window_s, actual)
 
     def observe(self, now: float, operating: float, reset_in: float | None) -> None:
         """Take the portal's ``time.operating`` into account (after settling our commands)."""
@@ -244,9 +248,14 @@ class OperatingLedger:
             horizon = reset_in if reset_in is not None and reset_in > 0 else self.budget.window_s
             self._insert(now + horizon, operating - ours)
 
-    def suspend(self, until: float) -> None:
-        """The portal said 429: send nothing of this method before ``until``."""
+    def suspend(self, now: float, until: float) -> None:
+        """The portal said 429: send nothing of this method before ``until``.
+
+        The portal's sum has reached the limit, whatever we booked: book the difference until
+        then, so that the method does not go straight back over it.
+        """
         self.suspended_until = max(self.suspended_until, until)
+        self.observe(now, self.budget.limit_s, until - now)
 
     def next_change(self, now: float) -> float | None:
         """The next moment headroom grows by itself (a booking expires or a suspension ends)."""
@@ -264,3 +273,33 @@ class OperatingLedger:
         items = sorted([*self.booked, (expires_at, seconds)])
         self.booked.clear()
         self.booked.extend(items)
+
+
+@attrs.define
+class CostEstimate:
+    """A method's execution time, learned from ``result_time``: a running mean and deviation.
+
+    Batches are sized and budget is reserved with :attr:`pessimistic` (mean plus two
+    deviations), so that a batch of commands that each run a little long neither crosses the
+    operating budget nor the portal's 60 s cut-off.
+    """
+
+    mean: float
+    deviation: float = attrs.field()
+    weight: float = 0.2
+
+    @deviation.default
+    def _unsure(self) -> float:
+        # One measurement says little about the spread: start wide, let it narrow.
+        return 0.5 * self.mean
+
+    def observe(self, seconds: float) -> None:
+        """Fold one measurement in."""
+        error = seconds - self.mean
+        self.mean += self.weight * error
+        self.deviation += self.weight * (abs(error) - self.deviation)
+
+    @property
+    def pessimistic(self) -> float:
+        """The cost to plan with."""
+        return self.mean + 2.0 * self.deviation

@@ -6,6 +6,7 @@ import pytest
 
 from bitrix_docgen_async.core.ratelimit import (
     BucketedBudget,
+    CostEstimate,
     LeakyBucket,
     OperatingBudget,
     OperatingLedger,
@@ -112,7 +113,18 @@ def test_ledger_books_what_the_portal_reports_beyond_our_own() -> None:
 
 def test_ledger_suspension() -> None:
     ledger = OperatingLedger(OperatingBudget(limit_s=10.0, window_s=5.0))
-    ledger.suspend(3.0)
+    ledger.suspend(1.0, 3.0)
     assert ledger.headroom(1.0) == 0.0
     assert ledger.next_change(1.0) == 3.0
+    assert ledger.used(2.0) == pytest.approx(10.0)  # the portal's full sum is booked meanwhile
     assert ledger.headroom(3.0) > 0
+
+
+def test_cost_estimate_starts_wide_and_narrows() -> None:
+    cost = CostEstimate(0.2)
+    assert cost.pessimistic == pytest.approx(0.4)
+    for _ in range(50):
+        cost.observe(0.2)
+    assert cost.pessimistic == pytest.approx(0.2, abs=0.01)
+    cost.observe(0.3)
+    assert cost.mean > 0.2 and cost.pessimistic > cost.mean
