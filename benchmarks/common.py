@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,31 +37,34 @@ class PortalProcess:
 
     def __init__(self, **config: Any) -> None:
         self.config = config
-        self.process: subprocess.Popen[str] | None = None
+        self.process: asyncio.subprocess.Process | None = None
         self.webhook_url = ""
         self.template_id = 0
 
+    async def _line(self) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdout is not None
+        return dict(json.loads(await asyncio.wait_for(self.process.stdout.readline(), 60)))
+
     async def __aenter__(self) -> PortalProcess:
-        self.process = subprocess.Popen(  # noqa: S603 - our own script
-            [sys.executable, str(HERE / "portal_server.py"), json.dumps(self.config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HERE / "portal_server.py"),
+            json.dumps(self.config),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
-        assert self.process.stdout is not None
-        line = await asyncio.to_thread(self.process.stdout.readline)
-        info = json.loads(line)
+        info = await self._line()
         self.webhook_url, self.template_id = info["webhook_url"], info["template_id"]
         return self
 
     async def stats(self) -> dict[str, Any]:
         """The portal's counters (asked over its stdin/stdout)."""
-        assert self.process and self.process.stdin and self.process.stdout
-        self.process.stdin.write("stats\n")
-        self.process.stdin.flush()
-        return dict(json.loads(await asyncio.to_thread(self.process.stdout.readline)))
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"stats\n")
+        await self.process.stdin.drain()
+        return await self._line()
 
     async def __aexit__(self, *exc: object) -> None:
         if self.process is not None:
             self.process.terminate()
-            await asyncio.to_thread(self.process.wait, 30)
+            await asyncio.wait_for(self.process.wait(), 30)
