@@ -17,6 +17,7 @@ from bitrix_docgen_async.core.ratelimit import (
     OperatingLedger,
     RateLimit,
     TokenBucket,
+    default_margin,
 )
 
 __all__ = ["Clock", "Limiter", "LimiterBackend", "MemoryBackend", "Sleep"]
@@ -74,10 +75,16 @@ class MemoryBackend:
         budget: OperatingBudget | None,
         *,
         clock: Clock = time.monotonic,
-        margin: float = 1.0,
+        margin: float | None = None,
     ) -> None:
         self._clock = clock
-        self._bucket = TokenBucket(rate_limit, clock(), margin) if rate_limit else None
+        self._bucket = (
+            TokenBucket(
+                rate_limit, clock(), default_margin(rate_limit) if margin is None else margin
+            )
+            if rate_limit
+            else None
+        )
         self._budget = budget
         self._ledgers: dict[str, OperatingLedger] = {}
 

@@ -76,6 +76,16 @@ class OperatingBudget:
     buckets: int = attrs.field(default=10, validator=_positive)
 
 
+#: Seconds of delay between taking a token and the request reaching the portal that the
+#: margin absorbs (requests delayed unevenly can arrive bunched).
+JITTER_S = 0.05
+
+
+def default_margin(limit: RateLimit) -> float:
+    """Tokens to keep in reserve: at least one, or the rate's worth of ``JITTER_S``."""
+    return min(max(1.0, limit.per_second * JITTER_S), limit.burst / 2)
+
+
 @attrs.define
 class TokenBucket:
     """The client's mirror of the portal's leaky bucket; fair by construction.

@@ -154,3 +154,35 @@ async def test_bad_inputs_become_results(client: DocgenClient, portal: FakePorta
     results = await run(client, template, [1, 0, 1, -3], wait_pdf=False)
     errors = {(r.entity_id, type(r.error).__name__ if r.error else None) for r in results}
     assert errors == {(1, None), (0, "ValueError"), (1, "ValueError"), (-3, "ValueError")}
+
+
+async def test_2000_entities_with_pdfs_under_binding_limits(tmp_path: Path) -> None:
+    # The acceptance run's shape (2,000 entities, wait + download, budget binding) with the
+    # request rate raised so that the test takes seconds; benchmarks/bulk.py runs it at 10/s.
+    limit = RateLimit(burst=50, per_second=400.0)
+    budget = OperatingBudget(limit_s=1.0, window_s=1.0)
+    async with FakePortal(
+        rate_limit=limit,
+        operating_budget=budget,
+        method_costs={ADD: 0.004},
+        cost_jitter=0.001,
+        pdf_delay=0.2,
+        pdf_jitter=0.05,
+    ) as portal:
+        template = portal.seed_template()
+        async with DocgenClient.from_webhook(
+            portal.webhook_url,
+            rate_limit=limit,
+            operating_budget=budget,
+            pdf_schedule=PollSchedule(min_conversion=0.2, interval=0.2),
+        ) as client:
+            results = await run(
+                client, template, range(1, 2001), download_dir=tmp_path, max_in_flight=500
+            )
+        assert sum(r.ok for r in results) == 2000
+        assert portal.stats.rejected_rate_limit == 0 and portal.stats.rejected_operating == 0
+        assert len(portal.documents) == 2000 and per_entity(portal) == Counter(range(1, 2001))
+        pdfs = list(tmp_path.glob("document-*.pdf"))
+        assert len(pdfs) == 2000
+        for pdf in pdfs:
+            assert pdf.read_bytes() == portal.document_file(int(pdf.stem.split("-")[1]), "pdf")
