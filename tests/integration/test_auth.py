@@ -8,22 +8,9 @@ import pytest
 
 from bitrix_docgen_async import DocgenClient, OAuthError, OAuthTokens, RateLimit
 from bitrix_docgen_async.testing import FakePortal
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, oauth_client
 
 GET = "crm.documentgenerator.numerator.get"
-
-
-def oauth_client(portal: FakePortal, **options: object) -> DocgenClient:
-    creds = portal.oauth
-    return DocgenClient.from_oauth(
-        client_endpoint=creds.client_endpoint,
-        access_token=creds.access_token,
-        refresh_token=creds.refresh_token,
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
-        oauth_url=creds.oauth_url,
-        **options,  # type: ignore[arg-type]
-    )
 
 
 async def test_token_expiring_mid_run_is_refreshed_once() -> None:

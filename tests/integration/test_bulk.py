@@ -10,7 +10,7 @@ from bitrix_docgen_async import DocgenClient, OperatingBudget, RateLimit
 from bitrix_docgen_async.bulk import GenerationResult, Progress
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.testing import FakePortal, Faults
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, oauth_client
 
 FAST = RateLimit(burst=50, per_second=100.0)
 SCHEDULE = PollSchedule(min_conversion=0.1, interval=0.1)
@@ -69,17 +69,8 @@ async def test_chaos_ends_with_one_document_per_entity(tmp_path: Path) -> None:
         rate_limit=FAST, pdf_delay=0.1, faults=faults, access_token_lifetime=1.0
     ) as portal:
         template = portal.seed_template()
-        creds = portal.oauth
-        async with DocgenClient.from_oauth(
-            client_endpoint=creds.client_endpoint,
-            access_token=creds.access_token,
-            refresh_token=creds.refresh_token,
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            oauth_url=creds.oauth_url,
-            rate_limit=FAST,
-            retry=FAST_RETRY,
-            pdf_schedule=SCHEDULE,
+        async with oauth_client(
+            portal, rate_limit=FAST, retry=FAST_RETRY, pdf_schedule=SCHEDULE
         ) as client:
             results = await run(
                 client,

@@ -9,7 +9,7 @@ import pytest
 
 from bitrix_docgen_async import DocgenClient, DownloadError, RateLimit
 from bitrix_docgen_async.testing import FakePortal
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, oauth_client
 
 FAST = RateLimit(burst=50, per_second=200.0)
 
@@ -47,16 +47,7 @@ async def test_no_pdf_yet_is_a_clear_error(tmp_path: Path) -> None:
 async def test_a_stale_url_is_refreshed_once(tmp_path: Path) -> None:
     async with FakePortal(rate_limit=FAST, pdf_delay=0.0) as portal:
         doc_id = portal.seed_document(portal.seed_template(), 2, 7)
-        creds = portal.oauth
-        async with DocgenClient.from_oauth(
-            client_endpoint=creds.client_endpoint,
-            access_token=creds.access_token,
-            refresh_token=creds.refresh_token,
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            oauth_url=creds.oauth_url,
-            rate_limit=FAST,
-        ) as client:
+        async with oauth_client(portal, rate_limit=FAST) as client:
             document = await client.documents.get(doc_id)
             portal.expire_access_tokens()  # the URL's embedded token dies with it
             path = await client.documents.download(document, tmp_path)

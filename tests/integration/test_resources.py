@@ -11,7 +11,7 @@ import pytest
 from bitrix_docgen_async import DocgenClient, NotFoundError, RateLimit, WrongAuthTypeError
 from bitrix_docgen_async.models import Document, DocumentEventType, EntityType
 from bitrix_docgen_async.testing import FakePortal, build_docx
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, oauth_client
 
 
 async def test_the_tutorial_flow(client: DocgenClient, portal: FakePortal) -> None:
@@ -169,15 +169,7 @@ INVALID: list[tuple[str, Any]] = [
 )
 async def test_invalid_arguments_fail_before_any_request(name: str, make: Any) -> None:
     async with FakePortal() as portal:
-        creds = portal.oauth
-        async with DocgenClient.from_oauth(
-            client_endpoint=creds.client_endpoint,
-            access_token=creds.access_token,
-            refresh_token=creds.refresh_token,
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            oauth_url=creds.oauth_url,
-        ) as client:
+        async with oauth_client(portal) as client:
             with pytest.raises((ValueError, TypeError)):
                 await make(client)
         assert portal.stats.requests == 0, name
@@ -192,15 +184,7 @@ async def test_event_methods_under_a_webhook_say_what_is_needed(
 
 
 async def test_events_bind_get_unbind_under_oauth(portal: FakePortal) -> None:
-    creds = portal.oauth
-    async with DocgenClient.from_oauth(
-        client_endpoint=creds.client_endpoint,
-        access_token=creds.access_token,
-        refresh_token=creds.refresh_token,
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
-        oauth_url=creds.oauth_url,
-    ) as client:
+    async with oauth_client(portal) as client:
         assert await client.events.bind("onCrmDocumentGeneratorDocumentAdd", "https://h.example/a")
         bindings = await client.events.get()
         assert [(b.event, b.handler) for b in bindings] == [
