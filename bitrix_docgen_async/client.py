@@ -24,7 +24,7 @@ from bitrix_docgen_async.errors import ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
 from bitrix_docgen_async.polling import PdfPoller
 from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
-from bitrix_docgen_async.session import ClientStats, CommandResult, Session
+from bitrix_docgen_async.session import ClientStats, CommandResult, Session, check_options
 from bitrix_docgen_async.transport import Timeouts, Transport
 
 __all__ = ["DocgenClient"]
@@ -74,6 +74,7 @@ class DocgenClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        check_options(linger, batch_time_target)
         self.auth = auth
         self._transport = Transport(http_session, timeouts=timeouts)
         self._limiter = limiter or Limiter.in_memory(

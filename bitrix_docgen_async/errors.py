@@ -22,6 +22,7 @@ __all__ = [
     "BitrixTimeoutError",
     "ClientStateError",
     "CommandSkippedError",
+    "ConnectError",
     "DocumentLimitError",
     "DownloadError",
     "InvalidRequestError",
@@ -167,6 +168,10 @@ class TransportError(BitrixError):
 
     Whether the portal executed the call is unknown, so only reads are retried after it.
     """
+
+
+class ConnectError(TransportError):
+    """No connection could be made: nothing was sent, so even a write may be sent again."""
 
 
 class BitrixTimeoutError(TransportError):

@@ -87,6 +87,8 @@ class MemoryBackend:
         )
         self._budget = budget
         self._ledgers: dict[str, OperatingLedger] = {}
+        # Without a budget to pace by, a 429 still suspends its method until the reset.
+        self._suspended: dict[str, float] = {}
 
     def _ledger(self, method: str) -> OperatingLedger | None:
         if self._budget is None:
@@ -109,9 +111,9 @@ class MemoryBackend:
 
     async def try_reserve(self, method: str, seconds: float) -> bool:
         ledger = self._ledger(method)
-        if ledger is None:
-            return True
         now = self._clock()
+        if ledger is None:
+            return now >= self._suspended.get(method, 0.0)
         headroom = ledger.headroom(now)
         # A command costlier than the whole budget still goes once nothing else is booked;
         # otherwise it could never be sent.
@@ -145,15 +147,18 @@ class MemoryBackend:
 
     async def suspend(self, method: str, seconds: float) -> None:
         ledger = self._ledger(method)
-        if ledger is not None:
-            now = self._clock()
+        now = self._clock()
+        if ledger is None:
+            self._suspended[method] = max(self._suspended.get(method, 0.0), now + seconds)
+        else:
             ledger.suspend(now, now + seconds)
 
     async def wait_hint(self, method: str) -> float | None:
         ledger = self._ledger(method)
-        if ledger is None:
-            return None
         now = self._clock()
+        if ledger is None:
+            until = self._suspended.get(method, 0.0)
+            return until - now if until > now else None
         moment = ledger.next_change(now)
         return None if moment is None else max(0.0, moment - now)
 

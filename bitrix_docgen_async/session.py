@@ -36,6 +36,7 @@ from bitrix_docgen_async.errors import (
     ApiError,
     BitrixError,
     ClientStateError,
+    ConnectError,
     OAuthError,
     OperationTimeLimitError,
     OutcomeUnknownError,
@@ -110,6 +111,18 @@ class _Ambiguous(Exception):
         self.cause = cause
 
 
+def check_options(linger: float, batch_time_target: float) -> None:
+    """Reject session options that cannot work (called before anything is opened)."""
+    if isinstance(linger, bool) or not isinstance(linger, int | float) or linger < 0:
+        raise ValueError(f"linger must be a number >= 0, got {linger!r}")
+    if (
+        isinstance(batch_time_target, bool)
+        or not isinstance(batch_time_target, int | float)
+        or batch_time_target <= 0
+    ):
+        raise ValueError(f"batch_time_target must be a number > 0, got {batch_time_target!r}")
+
+
 class Session:
     """Batches, paces and retries calls over one transport. Owned by ``DocgenClient``."""
 
@@ -123,10 +136,7 @@ class Session:
         batch_time_target: float = 20.0,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
     ) -> None:
-        if linger < 0:
-            raise ValueError("linger must be >= 0")
-        if batch_time_target <= 0:
-            raise ValueError("batch_time_target must be > 0")
+        check_options(linger, batch_time_target)
         self.transport = transport
         self.auth = auth
         self.limiter = limiter
@@ -497,7 +507,8 @@ class Session:
                     command.method, command.reserved, command.reserved, None, None
                 )
                 command.reserved = 0.0
-            if not command.idempotent:
+            if not command.idempotent and not isinstance(cause, ConnectError):
+                # (A refused connection sent nothing: any command may go again.)
                 self._fail(command, OutcomeUnknownError(command.method, cause))
             elif command.attempts >= self.retry.max_attempts:
                 self._fail(command, cause)

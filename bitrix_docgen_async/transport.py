@@ -19,7 +19,12 @@ import attrs
 from yarl import URL
 
 from bitrix_docgen_async._version import __version__
-from bitrix_docgen_async.errors import BitrixTimeoutError, ClientStateError, TransportError
+from bitrix_docgen_async.errors import (
+    BitrixTimeoutError,
+    ClientStateError,
+    ConnectError,
+    TransportError,
+)
 
 __all__ = ["HttpResponse", "Timeouts", "Transport"]
 
@@ -150,6 +155,8 @@ class Transport:
                     await reply.read()
         except TimeoutError:
             failure = BitrixTimeoutError(f"GET from {host}: no complete response in time")
+        except aiohttp.ClientConnectorError as exc:
+            failure = ConnectError(f"GET from {host} failed: {type(exc).__name__}")
         except aiohttp.ClientError as exc:
             failure = TransportError(f"GET from {host} failed: {type(exc).__name__}")
         if failure is not None:
@@ -169,6 +176,9 @@ class Transport:
                 result = HttpResponse(response.status, dict(response.headers), data, url)
         except TimeoutError:
             failure = BitrixTimeoutError(f"{verb} to {host}: no complete response in time")
+        except aiohttp.ClientConnectorError as exc:
+            # Refused or unresolvable: the request never left, whatever it was.
+            failure = ConnectError(f"{verb} to {host} failed: {type(exc).__name__}")
         except aiohttp.ClientError as exc:
             # aiohttp's messages can contain the URL (and so a webhook code): name the kind only.
             failure = TransportError(f"{verb} to {host} failed: {type(exc).__name__}")

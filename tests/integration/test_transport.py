@@ -49,9 +49,9 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+async def eventually(condition: Callable[[], bool], within: float = 2.0) -> None:
     """Wait (bounded) until ``condition()`` holds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
@@ -70,7 +70,7 @@ def free_port() -> int:
     return port
 
 
-# -- 1. a portal that moved -------------------------------------------------------------------
+# -- 1. a portal that moved -----------------------------------------------------------------------
 
 
 async def test_a_moved_portal_gets_the_same_post_and_later_calls_go_straight_there(
@@ -109,7 +109,7 @@ async def test_a_moved_portal_gets_the_same_post_and_later_calls_go_straight_the
     assert client.stats.http_requests == portal.stats.requests == 3
 
 
-# -- 2. headers ---------------------------------------------------------------------------------
+# -- 2. headers -----------------------------------------------------------------------------------
 
 
 async def test_every_request_carries_user_agent_and_json_content_type() -> None:
@@ -172,7 +172,7 @@ async def test_every_request_carries_user_agent_and_json_content_type() -> None:
     assert received[2]["body"] == {"auth": "access"}
 
 
-# -- 3. whose aiohttp session -------------------------------------------------------------------
+# -- 3. whose aiohttp session ---------------------------------------------------------------------
 
 
 async def test_a_supplied_http_session_is_used_and_left_open(portal: FakePortal) -> None:
@@ -213,7 +213,7 @@ async def test_a_client_created_http_session_is_closed_on_exit(portal: FakePorta
     assert http.closed
 
 
-# -- 4. timeouts --------------------------------------------------------------------------------
+# -- 4. timeouts ----------------------------------------------------------------------------------
 
 
 async def test_default_timeouts_let_the_portal_end_a_slow_call(portal: FakePortal) -> None:
@@ -266,7 +266,7 @@ async def test_a_slow_read_is_retried_after_the_read_timeout() -> None:
         assert portal.stats.http_by_method[GET] == 2
 
 
-# -- 5. connection refused ----------------------------------------------------------------------
+# -- 5. connection refused ------------------------------------------------------------------------
 
 
 async def test_a_refused_connection_is_a_transport_error_without_the_url_path() -> None:
@@ -286,11 +286,6 @@ async def test_a_refused_connection_is_a_transport_error_without_the_url_path() 
     assert client.stats.http_requests == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py treats every TransportError as ambiguous, so a write whose connection "
-    "was refused (never sent) fails with OutcomeUnknownError instead of TransportError",
-)
 async def test_a_refused_connection_of_a_write_is_a_transport_error() -> None:
     base = f"http://127.0.0.1:{free_port()}"
     async with DocgenClient.from_webhook(
