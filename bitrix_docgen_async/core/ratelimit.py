@@ -207,9 +207,10 @@ class OperatingLedger:
     """
 
     budget: OperatingBudget
-    #: Fraction of the limit the client plans to fill. The rest absorbs estimation error; the
-    #: reservations are pessimistic (mean + 2 deviations), so little margin is needed here.
-    utilisation: float = 0.98
+    #: Fraction of the limit the client plans to fill. The whole limit by default: commands in
+    #: flight hold pessimistic reservations (mean + 2 deviations) and bookings expire no earlier
+    #: than the portal's, and the portal refuses only once the sum has *reached* the limit.
+    utilisation: float = 1.0
     booked: deque[tuple[float, float]] = attrs.field(factory=deque)  # (expires_at, seconds)
     in_flight: float = 0.0
     suspended_until: float = 0.0
