@@ -6,12 +6,13 @@ JSON into them.
 
 from bitrix_docgen_async.models.common import EntityType, Page
 from bitrix_docgen_async.models.documents import Document, FieldDescription, ProductsSummary
-from bitrix_docgen_async.models.events import DocumentEventType, EventBinding
+from bitrix_docgen_async.models.events import DocumentEvent, DocumentEventType, EventBinding
 from bitrix_docgen_async.models.numerators import Numerator, SequentSettings
 from bitrix_docgen_async.models.templates import Template
 
 __all__ = [
     "Document",
+    "DocumentEvent",
     "DocumentEventType",
     "EntityType",
     "EventBinding",

@@ -7,10 +7,11 @@ Binding handlers needs application (OAuth) auth; the events arrive as form posts
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 import attrs
 
-__all__ = ["DocumentEventType", "EventBinding"]
+__all__ = ["DocumentEvent", "DocumentEventType", "EventBinding"]
 
 
 class DocumentEventType(enum.StrEnum):
@@ -50,3 +51,50 @@ class EventBinding:
     handler: str
     auth_type: int = 0
     offline: bool = False
+
+
+@attrs.frozen
+class DocumentEvent:
+    """One delivery of ``ONCRMDOCUMENTGENERATORDOCUMENTADD``, ``...UPDATE`` or ``...DELETE``.
+
+    :func:`bitrix_docgen_async.receiver.parse_event` builds it from the form the portal posts.
+    The event carries ids only: fetch the document with ``crm.documentgenerator.document.get``
+    (it is gone after a DELETE). The tokens are kept out of ``repr``.
+
+    Attributes:
+        event_type: ADD (also after ``document.upload``), UPDATE or DELETE.
+        document_id: ``data[FIELDS][ID]``, the document.
+        entity_type_id: ``data[FIELDS][ENTITY_TYPE_ID]``, the CRM entity type of the document.
+        entity_id: ``data[FIELDS][ENTITY_ID]``, the CRM item it was generated for.
+        handler_id: ``event_handler_id``, the binding that caused this delivery (``None`` if
+            the portal left it out).
+        timestamp: ``ts``, when the event happened (aware, UTC).
+        domain: ``auth[domain]``, the portal's host name.
+        member_id: ``auth[member_id]``, the portal's unique id.
+        client_endpoint: ``auth[client_endpoint]``, the portal's REST base URL (``""`` if absent).
+        server_endpoint: ``auth[server_endpoint]``, the OAuth server's REST URL (``""`` if absent).
+        scope: ``auth[scope]``, the application's scopes (``""`` if absent).
+        status: ``auth[status]``, the application's status letter (``""`` if absent).
+        expires_in: ``auth[expires_in]``, seconds the access token lives (``None`` if absent).
+        application_token: ``auth[application_token]``, already checked by the receiver.
+        access_token: ``auth[access_token]``, a token of the user who caused the event; ``None``
+            when no user did (automation, agents).
+        refresh_token: ``auth[refresh_token]`` (only some events carry it).
+    """
+
+    event_type: DocumentEventType
+    document_id: int
+    entity_type_id: int
+    entity_id: int
+    handler_id: int | None
+    timestamp: datetime
+    domain: str
+    member_id: str
+    client_endpoint: str = ""
+    server_endpoint: str = ""
+    scope: str = ""
+    status: str = ""
+    expires_in: int | None = None
+    application_token: str = attrs.field(default="", repr=False)
+    access_token: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False)

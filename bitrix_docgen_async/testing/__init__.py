@@ -9,6 +9,7 @@ Further methods are added on ``portal.registry`` (see :class:`MethodRegistry`).
 :func:`build_docx` makes a real ``.docx`` to use as a template file.
 """
 
+from bitrix_docgen_async.testing.delivery import DeliveryOutcome, EventDelivery
 from bitrix_docgen_async.testing.faults import FAULT_KINDS, Faults
 from bitrix_docgen_async.testing.files import build_docx
 from bitrix_docgen_async.testing.oauth import OAuthCredentials
@@ -28,7 +29,9 @@ __all__ = [
     "FAULT_KINDS",
     "AuthInfo",
     "CallContext",
+    "DeliveryOutcome",
     "EventBinding",
+    "EventDelivery",
     "FakePortal",
     "Faults",
     "MethodRegistry",

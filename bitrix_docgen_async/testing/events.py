@@ -11,7 +11,8 @@ docs warn, an absent one matches every binding of the application. ``get`` lists
 application's bindings as ``{"event", "handler", "auth_type" (string), "offline" (0/1)}``.
 
 Delivery is not done here: :func:`emit` appends a :class:`PendingEvent` per online binding to
-``state.pending_events`` (``FakePortal.pending_events``); a deliverer drains that list.
+``state.pending_events`` (``FakePortal.pending_events``) and calls ``state.on_event``; the
+portal's :class:`~bitrix_docgen_async.testing.delivery.EventDelivery` drains that list.
 """
 
 from __future__ import annotations
@@ -125,11 +126,15 @@ def get(ctx: CallContext, params: dict[str, Any]) -> Any:
 def emit(state: PortalState, event: str, fields: dict[str, str]) -> None:
     """Queue ``event`` with ``data[FIELDS]`` for every online handler bound to it."""
     stamp = int(time.time())
-    state.pending_events.extend(
+    queued = [
         PendingEvent(binding, dict(fields), stamp)
         for binding in state.bindings
         if binding.event == event and not binding.offline
-    )
+    ]
+    if queued:
+        state.pending_events.extend(queued)
+        if state.on_event is not None:
+            state.on_event()
 
 
 def register_events(registry: MethodRegistry) -> None:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bitrix_docgen_async.core.ratelimit import LeakyBucket, OperatingBudget, RateLimit
 from bitrix_docgen_async.testing.batch import parse_commands
+from bitrix_docgen_async.testing.delivery import EventDelivery
 from bitrix_docgen_async.testing.dispatch import Dispatcher
 from bitrix_docgen_async.testing.docgen_portal import WEBHOOK_USER as _WEBHOOK_USER
 from bitrix_docgen_async.testing.docgen_portal import DocgenPortal
@@ -116,6 +117,8 @@ class FakePortal(DocgenPortal):
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._jobs: set[asyncio.Task[Any]] = set()
+        #: POSTs document events to bound 127.0.0.1/localhost handlers (:mod:`.delivery`).
+        self.event_delivery = EventDelivery(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -147,9 +150,10 @@ class FakePortal(DocgenPortal):
         self._runner = runner
         self._base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         self.tokens.base_url = self._base_url
+        await self.event_delivery.start()
 
     async def close(self) -> None:
-        """Stop listening; commands still running in the background are cancelled."""
+        """Stop listening; commands and event deliveries still running are cancelled."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -157,6 +161,7 @@ class FakePortal(DocgenPortal):
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        await self.event_delivery.close()
 
     # -- what tests use --------------------------------------------------------------------
 
@@ -182,6 +187,14 @@ class FakePortal(DocgenPortal):
     def numerators(self) -> Mapping[int, dict[str, Any]]:
         """Stored numerators by id, shaped as ``numerator.get`` returns them (read-only)."""
         return MappingProxyType(self.state.numerators)
+
+    async def drain_events(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a deadline
+        """Wait until every queued event delivery has finished (delivered or failed).
+
+        Raises:
+            TimeoutError: some are still queued or in flight after ``timeout`` seconds.
+        """
+        await self.event_delivery.drain(timeout)
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is expired from now on."""

@@ -113,6 +113,8 @@ class PortalState:
         upload_templates: the hidden template of ``document.upload``, by application.
         bindings: ``event.bind`` registrations, in binding order.
         pending_events: events waiting for delivery to bound handlers, oldest first.
+        on_event: called (no arguments) after events were appended to ``pending_events``; the
+            portal's event delivery (:mod:`.delivery`) sets it.
     """
 
     numerators: dict[int, dict[str, Any]] = attrs.field(factory=dict)
@@ -124,6 +126,7 @@ class PortalState:
     upload_templates: dict[str, int] = attrs.field(factory=dict)
     bindings: list[EventBinding] = attrs.field(factory=list)
     pending_events: list[PendingEvent] = attrs.field(factory=list)
+    on_event: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
 
     def next_id(self, kind: str) -> int:
         """Hand out the next id of ``kind`` (ids start at 1 and are never reused)."""
@@ -146,6 +149,9 @@ class PortalStats:
         http_by_method: HTTP requests per lower-cased method (``"batch"`` for batches).
         faults: injected faults by kind.
         batch_sizes: the number of commands of each ``batch`` request, in arrival order.
+        events_delivered: event POSTs to bound handlers answered 2xx.
+        events_failed: event POSTs that failed (error status, no answer, or a handler URL the
+            fake portal does not contact: only 127.0.0.1/localhost ones are delivered).
     """
 
     requests: int = 0
@@ -158,11 +164,14 @@ class PortalStats:
     http_by_method: Counter[str] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
     batch_sizes: list[int] = attrs.field(factory=list)
+    events_delivered: int = 0
+    events_failed: int = 0
 
     def reset(self) -> None:
         """Zero every counter."""
         self.requests = self.commands = self.rejected_rate_limit = 0
         self.rejected_operating = self.cut_off = self.token_refreshes = 0
+        self.events_delivered = self.events_failed = 0
         self.by_method.clear()
         self.http_by_method.clear()
         self.batch_sizes.clear()

@@ -160,6 +160,7 @@ async def test_document_events_wait_for_delivery(
     ):
         await app_call(http, portal, "event.bind", {"event": event, "handler": HANDLER})
     await app_call(http, portal, "event.bind", {"event": ADD_EVENT, "event_type": "offline"})
+    portal.event_delivery.pause()  # keep the events queued so that they can be inspected
     template = portal.seed_template()
     _, body = await hook_call(
         http, portal, "crm.documentgenerator.document.add",

@@ -1,0 +1,31 @@
+"""Receiving the document generator's events: ``EventReceiver`` and ``parse_event``.
+
+Bitrix24 POSTs ``ONCRMDOCUMENTGENERATORDOCUMENTADD`` / ``...UPDATE`` / ``...DELETE`` to the
+handler URLs bound with ``event.bind`` as PHP-style forms (protocol.md §7.1)::
+
+    async def on_event(event: DocumentEvent) -> None:
+        document = await client.documents.get(event.document_id)
+
+    receiver = EventReceiver(application_token=stored_token, handler=on_event)
+    web.run_app(receiver.app("/bitrix/events"))
+
+:class:`EventReceiver` checks ``auth[application_token]`` in constant time, answers at once and
+runs the handler from a bounded queue; :func:`parse_event` turns a body into a typed
+:class:`DocumentEvent`.
+"""
+
+from bitrix_docgen_async.models.events import DocumentEvent, DocumentEventType
+from bitrix_docgen_async.receiver.parsing import InvalidEventError, UnknownEventError, parse_event
+from bitrix_docgen_async.receiver.server import EventReceiver
+from bitrix_docgen_async.receiver.workers import EventHandler, ReceiverStats
+
+__all__ = [
+    "DocumentEvent",
+    "DocumentEventType",
+    "EventHandler",
+    "EventReceiver",
+    "InvalidEventError",
+    "ReceiverStats",
+    "UnknownEventError",
+    "parse_event",
+]
