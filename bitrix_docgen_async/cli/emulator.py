@@ -9,76 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import re
 import sys
-from typing import Any
-
-from aiohttp import web
 
 from bitrix_docgen_async.cli.errors import EXIT_OK, UsageError
 from bitrix_docgen_async.cli.presets import FAST, REALISTIC
 from bitrix_docgen_async.testing import FakePortal
 
-__all__ = ["ListeningPortal", "run_emulator"]
+__all__ = ["run_emulator"]
 
 #: Documents ``--seed demo`` creates (for deals 1..N).
 SEEDED_DOCUMENTS = 5
 _CODE = re.compile(r"[A-Za-z0-9]{1,64}")
-
-
-def _url_host(host: str) -> str:
-    """The host to put in URLs: a wildcard address is reached through loopback."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.is_unspecified:
-        return "127.0.0.1" if address.version == 4 else "[::1]"
-    return f"[{host}]" if address.version == 6 else host
-
-
-class ListeningPortal(FakePortal):
-    """A :class:`FakePortal` on a chosen host and port.
-
-    ``FakePortal`` listens on 127.0.0.1 on a free port; this one starts it that way, opens a
-    second site on ``host:port`` on the same app, closes the first one, and points the URLs it
-    hands out (webhook, machine links, OAuth endpoints) at the chosen address.
-
-    Args:
-        host: the address to listen on.
-        port: the port (0: a free one).
-        options: :class:`FakePortal`'s keyword arguments.
-    """
-
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
-        super().__init__(**options)
-        self.host = host
-        self.port = port
-
-    async def start(self) -> None:
-        """Listen on ``host:port``.
-
-        Raises:
-            OSError: the address is in use or cannot be bound.
-        """
-        if self._runner is not None:
-            return
-        await super().start()
-        runner = self._runner
-        assert runner is not None, "FakePortal.start sets the runner"
-        first = list(runner.sites)
-        site = web.TCPSite(runner, self.host, self.port)
-        try:
-            await site.start()
-        except OSError:
-            await self.close()
-            raise
-        for other in first:
-            await other.stop()
-        port = runner.addresses[0][1]
-        self._base_url = f"http://{_url_host(self.host)}:{port}"
-        self.tokens.base_url = self._base_url
 
 
 def _seed_demo(portal: FakePortal) -> str:
@@ -100,7 +42,7 @@ async def run_emulator(args: argparse.Namespace) -> int:
     if args.webhook_code is not None and not _CODE.fullmatch(args.webhook_code):
         raise UsageError("--webhook-code must be 1 to 64 letters or digits", prog=args.prog)
     limits = FAST if args.fast else REALISTIC
-    portal = ListeningPortal(host=args.host, port=args.port, **limits.portal_options())
+    portal = FakePortal(host=args.host, port=args.port, **limits.portal_options())
     if args.webhook_code is not None:
         portal.webhook_code = args.webhook_code
     try:

@@ -14,6 +14,7 @@ and ``event.bind``/``unbind``/``get`` (:mod:`.events`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import secrets
 import time
@@ -45,6 +46,17 @@ from bitrix_docgen_async.testing.wire import BadRequestBody, html_page, read_par
 __all__ = ["FakePortal"]
 
 
+def url_host(host: str) -> str:
+    """The host to put in URLs: a wildcard address is reached through loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "[::1]"
+    return f"[{host}]" if address.version == 6 else host
+
+
 class FakePortal(DocgenPortal):
     """A fake Bitrix24 portal with limits, costs, OAuth, faults, the docgen methods and events.
 
@@ -66,6 +78,9 @@ class FakePortal(DocgenPortal):
         pdf_failure_rate: the share of conversions that fail (seeded): the document then shows
             ``isTransformationError: true`` with ``transformationErrorCode`` and
             ``transformationErrorMessage``, and never gets a PDF.
+        host: the address to listen on (a wildcard address is reached through loopback in
+            the URLs the portal hands out).
+        port: the port to listen on (0: a free one).
     """
 
     def __init__(
@@ -84,7 +99,11 @@ class FakePortal(DocgenPortal):
         pdf_delay: float = 8.0,
         pdf_jitter: float = 0.0,
         pdf_failure_rate: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
+        self.host = host
+        self.port = port
         self.clock = clock
         self.request_time_cap = request_time_cap
         self.faults = faults if faults is not None else Faults(seed=seed)
@@ -135,7 +154,11 @@ class FakePortal(DocgenPortal):
         await self.close()
 
     async def start(self) -> None:
-        """Listen on 127.0.0.1 on a free port."""
+        """Listen on ``host:port`` (127.0.0.1 and a free port by default).
+
+        Raises:
+            OSError: the address is in use or cannot be bound.
+        """
         if self._runner is not None:
             return
         app = web.Application()
@@ -145,10 +168,14 @@ class FakePortal(DocgenPortal):
         app.router.add_route("*", "/oauth/token", self.tokens.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
         self._runner = runner
-        self._base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        self._base_url = f"http://{url_host(self.host)}:{runner.addresses[0][1]}"
         self.tokens.base_url = self._base_url
         await self.event_delivery.start()
 
