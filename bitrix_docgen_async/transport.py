@@ -64,6 +64,19 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
+def _failure(verb: str, host: str, exc: BaseException) -> TransportError:
+    """Our error for an aiohttp failure, naming only the kind and the host.
+
+    aiohttp's messages can contain the URL (and so a webhook code or a token).
+    """
+    if isinstance(exc, TimeoutError):
+        return BitrixTimeoutError(f"{verb} to {host}: no complete response in time")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # Refused or unresolvable: the request never left, whatever it was.
+        return ConnectError(f"{verb} to {host} failed: {type(exc).__name__}")
+    return TransportError(f"{verb} to {host} failed: {type(exc).__name__}")
+
+
 class Transport:
     """Owns (or borrows) one ``aiohttp.ClientSession``.
 
@@ -153,12 +166,8 @@ class Transport:
                         file.write(chunk)
                 else:
                     await reply.read()
-        except TimeoutError:
-            failure = BitrixTimeoutError(f"GET from {host}: no complete response in time")
-        except aiohttp.ClientConnectorError as exc:
-            failure = ConnectError(f"GET from {host} failed: {type(exc).__name__}")
-        except aiohttp.ClientError as exc:
-            failure = TransportError(f"GET from {host} failed: {type(exc).__name__}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            failure = _failure("GET", host, exc)
         if failure is not None:
             raise failure
         log.debug("GET %s (download) -> %d", host, status)
@@ -174,14 +183,8 @@ class Transport:
             ) as response:
                 data = await response.read()
                 result = HttpResponse(response.status, dict(response.headers), data, url)
-        except TimeoutError:
-            failure = BitrixTimeoutError(f"{verb} to {host}: no complete response in time")
-        except aiohttp.ClientConnectorError as exc:
-            # Refused or unresolvable: the request never left, whatever it was.
-            failure = ConnectError(f"{verb} to {host} failed: {type(exc).__name__}")
-        except aiohttp.ClientError as exc:
-            # aiohttp's messages can contain the URL (and so a webhook code): name the kind only.
-            failure = TransportError(f"{verb} to {host} failed: {type(exc).__name__}")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            failure = _failure(verb, host, exc)
         if failure is not None:
             # Raised outside the except block so that no __context__ carries the URL along.
             raise failure

@@ -13,7 +13,7 @@ from bitrix_docgen_async import DocgenClient, RateLimit, WrongAuthTypeError
 from bitrix_docgen_async.models import EventBinding
 from bitrix_docgen_async.receiver import DocumentEvent, DocumentEventType, EventReceiver
 from bitrix_docgen_async.testing import FakePortal, build_docx
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, oauth_client
 
 LIMIT = RateLimit(burst=50, per_second=50.0)
 ALL = [DocumentEventType.ADD, DocumentEventType.UPDATE, DocumentEventType.DELETE]
@@ -25,18 +25,8 @@ async def portal() -> AsyncIterator[FakePortal]:
         yield running
 
 
-def oauth_client(portal: FakePortal) -> DocgenClient:
-    creds = portal.oauth
-    return DocgenClient.from_oauth(
-        client_endpoint=creds.client_endpoint,
-        access_token=creds.access_token,
-        refresh_token=creds.refresh_token,
-        client_id=creds.client_id,
-        client_secret=creds.client_secret,
-        oauth_url=creds.oauth_url,
-        rate_limit=LIMIT,
-        retry=FAST_RETRY,
-    )
+def app_client(portal: FakePortal) -> DocgenClient:
+    return oauth_client(portal, rate_limit=LIMIT, retry=FAST_RETRY)
 
 
 async def serve(receiver: EventReceiver, path: str) -> tuple[web.AppRunner, str]:
@@ -58,7 +48,7 @@ async def test_500_adds_100_updates_50_deletes_reach_the_handler(portal: FakePor
     )
     runner, url = await serve(receiver, "/bitrix/events")
     try:
-        async with oauth_client(portal) as client:
+        async with app_client(portal) as client:
             added = await client.events.ensure_bound(ALL, url)
             assert added == [EventBinding(event=e.value, handler=url) for e in ALL]
             assert await client.events.ensure_bound(ALL, url) == []  # idempotent
@@ -120,7 +110,7 @@ async def test_upload_fires_add_and_foreign_handlers_are_not_contacted(
     receiver = EventReceiver(application_token=portal.oauth.application_token, handler=handler)
     runner, url = await serve(receiver, "/hook")
     try:
-        async with oauth_client(portal) as client:
+        async with app_client(portal) as client:
             await client.events.ensure_bound(DocumentEventType.ADD, url)
             await client.events.bind(DocumentEventType.ADD, "https://handler.example/hook")
             await client.events.bind(DocumentEventType.ADD, url.replace("127.0.0.1", "localhost"))
@@ -169,7 +159,7 @@ async def test_error_answers_redirects_and_timeouts_fail_without_retry(
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     portal.event_delivery.timeout = 0.2
     try:
-        async with oauth_client(portal) as client:
+        async with app_client(portal) as client:
             for path in ("/refuse", "/redirect", "/hang"):
                 await client.events.ensure_bound([DocumentEventType.ADD], base + path)
         template = portal.seed_template()
@@ -187,7 +177,7 @@ async def test_error_answers_redirects_and_timeouts_fail_without_retry(
 
 async def test_ensure_bound_binds_only_what_is_missing(portal: FakePortal) -> None:
     url = "http://127.0.0.1:9/events"
-    async with oauth_client(portal) as client:
+    async with app_client(portal) as client:
         await client.events.bind(DocumentEventType.UPDATE, url)
         await client.events.bind(DocumentEventType.ADD, "http://127.0.0.1:9/other")
         await client.events.bind(DocumentEventType.ADD, url, auth_type=15)
@@ -236,7 +226,7 @@ async def test_paused_delivery_keeps_events_pending(portal: FakePortal) -> None:
     receiver = EventReceiver(application_token=portal.oauth.application_token, handler=handler)
     runner, url = await serve(receiver, "/events")
     try:
-        async with oauth_client(portal) as client:
+        async with app_client(portal) as client:
             await client.events.ensure_bound(["onCrmDocumentGeneratorDocumentAdd"], url)
         portal.event_delivery.pause()
         template = portal.seed_template()
