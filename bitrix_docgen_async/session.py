@@ -246,7 +246,14 @@ class Session:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.linger)
             self._full.clear()
-            await self.limiter.acquire()
+            try:
+                await self.limiter.acquire()
+            except BitrixError as exc:
+                # The limiter cannot pace (a shared backend is gone): fail every waiting call
+                # rather than leave them hanging; later calls try the limiter again.
+                while self._queue:
+                    self._fail(self._queue.popleft(), exc)
+                continue
             self.stats.limiter_wait_s = self.limiter.waited
             self._changed.clear()
             batch, hint = await self._compose()
