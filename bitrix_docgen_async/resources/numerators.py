@@ -6,7 +6,7 @@ from typing import Any
 
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure
-from bitrix_docgen_async.models import Numerator, Page
+from bitrix_docgen_async.models import Numerator, Page, SequentSettings
 from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
 from bitrix_docgen_async.resources.listing import Listing
 from bitrix_docgen_async.session import CommandResult
@@ -17,35 +17,32 @@ _GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
 _PERIODS = frozenset({"", "day", "month", "year"})
 
 
-def _settings(
-    start: int | None,
-    step: int | None,
-    length: int | None,
-    pad_string: str | None,
-    periodic_by: str | None,
-    timezone: str | None,
-    is_direct_numeration: bool | None,
-) -> dict[str, Any]:
-    raw = {
-        "start": start,
-        "step": step,
-        "length": length,
-        "padString": pad_string,
-        "periodicBy": periodic_by,
-        "timezone": timezone,
-        "isDirectNumeration": is_direct_numeration,
-    }
+def _settings(settings: SequentSettings | None) -> dict[str, Any]:
+    """The wire form of the sequential generator's settings, checked; {} when none are given."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, SequentSettings):
+        raise TypeError(f"settings must be a SequentSettings, got {type(settings).__name__}")
     for name in ("start", "step", "length"):
-        value = raw[name]
+        value = getattr(settings, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{name} must be an int")
-    if step is not None and step <= 0:
-        raise ValueError("step must be > 0")
-    if length is not None and length < 0:
-        raise ValueError("length must be >= 0")
-    if periodic_by is not None and periodic_by not in _PERIODS:
-        raise ValueError(f"periodic_by must be one of {sorted(_PERIODS)}")
-    chosen = {k: v for k, v in raw.items() if v is not None}
+            raise TypeError(f"settings.{name} must be an int")
+    if settings.step is not None and settings.step <= 0:
+        raise ValueError("settings.step must be > 0")
+    if settings.length is not None and settings.length < 0:
+        raise ValueError("settings.length must be >= 0")
+    if settings.periodic_by is not None and settings.periodic_by not in _PERIODS:
+        raise ValueError(f"settings.periodic_by must be one of {sorted(_PERIODS)}")
+    wire = {
+        "start": settings.start,
+        "step": settings.step,
+        "length": settings.length,
+        "padString": settings.pad_string,
+        "periodicBy": settings.periodic_by,
+        "timezone": settings.timezone,
+        "isDirectNumeration": settings.is_direct_numeration,
+    }
+    chosen = {key: value for key, value in wire.items() if value is not None}
     return {_GENERATOR: chosen} if chosen else {}
 
 
@@ -53,33 +50,22 @@ class Numerators(Resource):
     """Document numbering: one counter per numerator, shared by its templates."""
 
     async def add(
-        self,
-        name: str,
-        template: str = "{NUMBER}",
-        *,
-        start: int | None = None,
-        step: int | None = None,
-        length: int | None = None,
-        pad_string: str | None = None,
-        periodic_by: str | None = None,
-        timezone: str | None = None,
-        is_direct_numeration: bool | None = None,
+        self, name: str, template: str = "{NUMBER}", *, settings: SequentSettings | None = None
     ) -> Numerator:
         """Create a numerator (``crm.documentgenerator.numerator.add``).
 
         Args:
             name: shown in the interface.
             template: the number's pattern, e.g. ``"INV-{NUMBER}"``.
-            start, step, length, pad_string, periodic_by, timezone, is_direct_numeration:
-                the sequential generator's settings (``periodic_by``: "", day, month, year).
+            settings: the sequential generator's settings (start, step, length, padding,
+                period); the portal's defaults for what is left out.
         """
-        fields: dict[str, Any] = {"name": check.text("name", name)}
-        fields["template"] = check.text("template", template)
-        settings = _settings(
-            start, step, length, pad_string, periodic_by, timezone, is_direct_numeration
-        )
-        if settings:
-            fields["settings"] = settings
+        fields: dict[str, Any] = {
+            "name": check.text("name", name),
+            "template": check.text("template", template),
+        }
+        if wire := _settings(settings):
+            fields["settings"] = wire
         return await self._one(PREFIX + "numerator.add", {"fields": fields}, "numerator", Numerator)
 
     async def get(self, numerator_id: int) -> Numerator:
@@ -93,13 +79,7 @@ class Numerators(Resource):
         *,
         name: str | None = None,
         template: str | None = None,
-        start: int | None = None,
-        step: int | None = None,
-        length: int | None = None,
-        pad_string: str | None = None,
-        periodic_by: str | None = None,
-        timezone: str | None = None,
-        is_direct_numeration: bool | None = None,
+        settings: SequentSettings | None = None,
     ) -> Numerator:
         """Change a numerator made through REST (``crm.documentgenerator.numerator.update``).
 
@@ -111,11 +91,8 @@ class Numerators(Resource):
             fields["name"] = check.text("name", name)
         if template is not None:
             fields["template"] = check.text("template", template)
-        settings = _settings(
-            start, step, length, pad_string, periodic_by, timezone, is_direct_numeration
-        )
-        if settings:
-            fields["settings"] = settings
+        if wire := _settings(settings):
+            fields["settings"] = wire
         if not fields:
             raise ValueError("update needs at least one field to change")
         params = {"id": check.positive_id("numerator_id", numerator_id), "fields": fields}

@@ -9,13 +9,15 @@ from typing import Any
 import pytest
 
 from bitrix_docgen_async import DocgenClient, NotFoundError, RateLimit, WrongAuthTypeError
-from bitrix_docgen_async.models import Document, DocumentEventType, EntityType
+from bitrix_docgen_async.models import Document, DocumentEventType, EntityType, SequentSettings
 from bitrix_docgen_async.testing import FakePortal, build_docx
 from tests.helpers import FAST_RETRY, oauth_client
 
 
 async def test_the_tutorial_flow(client: DocgenClient, portal: FakePortal) -> None:
-    numerator = await client.numerators.add("REST Enumerator", "INV-{NUMBER}", start=100)
+    numerator = await client.numerators.add(
+        "REST Enumerator", "INV-{NUMBER}", settings=SequentSettings(start=100)
+    )
     assert numerator.name == "REST Enumerator" and numerator.template == "INV-{NUMBER}"
     assert isinstance(numerator.id, int) and numerator.id > 0
 
@@ -156,8 +158,11 @@ INVALID: list[tuple[str, Any]] = [
     ("templates.update", lambda c: c.templates.update(1)),
     ("templates.get_fields", lambda c: c.templates.get_fields(1, 0)),
     ("numerators.add", lambda c: c.numerators.add("")),
-    ("numerators.add", lambda c: c.numerators.add("n", step=0)),
-    ("numerators.add", lambda c: c.numerators.add("n", periodic_by="week")),
+    ("numerators.add", lambda c: c.numerators.add("n", settings=SequentSettings(step=0))),
+    (
+        "numerators.add",
+        lambda c: c.numerators.add("n", settings=SequentSettings(periodic_by="week")),
+    ),
     ("numerators.update", lambda c: c.numerators.update(1)),
     ("events.bind", lambda c: c.events.bind("ONSOMETHINGELSE", "https://example.com/h")),
     ("events.bind", lambda c: c.events.bind(DocumentEventType.ADD, "not a url")),
