@@ -6,8 +6,9 @@ or take a seeded ``jitter``) after it starts; until then ``pdfUrl``/``imageUrl``
 ``*Machine`` forms are **absent** from the document (the docs: "may be absent immediately after
 creation"), never ``""``. A seeded share ``failure_rate`` of conversions fail: from the moment
 they would have finished, the document shows ``isTransformationError: true`` with a code and a
-message, and it never gets a PDF or an image. A ``document.upload`` that brings its own
-``pdfContent`` is converted at once and cannot fail.
+message, and it never gets a PDF or an image. A ``document.upload`` is converted the same way,
+even when it brings its own ``pdfContent`` (the docs' upload example answers without a
+``pdfUrl``).
 """
 
 from __future__ import annotations
@@ -75,13 +76,6 @@ class Conversion:
         lines = [f"Document {record.id}", f"Number {record.number}", record.title]
         record.pdf = build_pdf(lines)
         record.image = build_png(_colour(record.id))
-
-    def finish_now(self, record: DocumentRecord, pdf: bytes, image: bytes | None) -> None:
-        """Use an uploaded PDF (and image, else a generated one): ready at once."""
-        record.ready_at = self.clock()
-        record.failed = False
-        record.pdf = pdf
-        record.image = image if image is not None else build_png(_colour(record.id))
 
     def status(self, record: DocumentRecord) -> Status:
         """``"pending"`` until ``ready_at``, then ``"ready"`` or ``"failed"``."""

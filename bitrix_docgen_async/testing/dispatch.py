@@ -98,9 +98,12 @@ class Dispatcher:
         self._budgets: dict[tuple[str, str], BucketedBudget] = {}
 
     def cost(self, method: str) -> float:
-        """Seconds one command of ``method`` takes (configured cost plus seeded jitter)."""
+        """Seconds one command of ``method`` takes (configured cost plus seeded jitter).
+
+        A method that costs nothing stays free: jitter varies a cost, it does not invent one.
+        """
         base = self.costs.get(method, self.default_cost)
-        if self.jitter:
+        if self.jitter and base > 0:
             base += self._rng.uniform(-self.jitter, self.jitter)
         return max(0.0, base)
 
@@ -112,12 +115,20 @@ class Dispatcher:
         return self._budgets[key]
 
     async def run(
-        self, auth: AuthInfo, method: str, params: dict[str, Any], deadline: float
+        self,
+        auth: AuthInfo,
+        method: str,
+        params: dict[str, Any],
+        deadline: float,
+        base_url: str | None = None,
     ) -> Reply:
-        """Execute one HTTP request's worth of work: a direct call or a batch."""
+        """Execute one HTTP request's worth of work: a direct call or a batch.
+
+        ``base_url`` is how the caller addressed the portal (see :attr:`CallContext.base_url`).
+        """
         if normalize_method(method) == "batch":
-            return await self._batch(auth, params, deadline)
-        outcome = await self.command(auth, method, params)
+            return await self._batch(auth, params, deadline, base_url)
+        outcome = await self.command(auth, method, params, base_url=base_url)
         if outcome.error is not None:
             return Reply(outcome.error.status, outcome.error.payload())
         if isinstance(outcome.result, web.StreamResponse):
@@ -131,7 +142,13 @@ class Dispatcher:
         return Reply(200, body)
 
     async def command(
-        self, auth: AuthInfo, method: str, params: dict[str, Any], *, in_batch: bool = False
+        self,
+        auth: AuthInfo,
+        method: str,
+        params: dict[str, Any],
+        *,
+        in_batch: bool = False,
+        base_url: str | None = None,
     ) -> Outcome:
         """Check, execute, book and time one command."""
         spec = self.registry.get(method)
@@ -150,7 +167,7 @@ class Dispatcher:
         self.stats.by_method[spec.name] += 1
         loop = asyncio.get_running_loop()
         wall_start, started = time.time(), loop.time()
-        ctx = CallContext(self.portal, self.state, auth, spec.name)
+        ctx = CallContext(self.portal, self.state, auth, spec.name, base_url)
         try:
             value = await spec.call(ctx, params)
             outcome = Outcome(*value) if spec.paged else Outcome(value)
@@ -174,7 +191,9 @@ class Dispatcher:
         )
         return outcome
 
-    async def _batch(self, auth: AuthInfo, params: dict[str, Any], deadline: float) -> Reply:
+    async def _batch(
+        self, auth: AuthInfo, params: dict[str, Any], deadline: float, base_url: str | None
+    ) -> Reply:
         loop = asyncio.get_running_loop()
         wall_start, started = time.time(), loop.time()
         commands, halt = parse_commands(params)
@@ -192,7 +211,9 @@ class Dispatcher:
                 cut = True
                 break
             method, call_params = run.prepare(raw)
-            outcome = await self.command(auth, method, call_params, in_batch=True)
+            outcome = await self.command(
+                auth, method, call_params, in_batch=True, base_url=base_url
+            )
             if outcome.error is not None:
                 run.fail(key, outcome.error)
                 if halt:

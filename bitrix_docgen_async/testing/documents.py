@@ -18,7 +18,9 @@ Choices where the docs disagree or are silent:
 * ``document.add`` does not check that the CRM item exists; a missing, empty or zero
   ``entityId`` gives ``"0"`` ``Empty required parameter "value"``.
 * ``enablepublicurl`` with ``status=0`` answers ``null``.
-* ``list`` sorts by ``id`` ascending unless ``order`` says otherwise.
+* ``list`` sorts by ``id`` ascending unless ``order`` says otherwise. Its ``filter`` names the
+  fields exactly as the documents show them (camelCase) with the nine documented prefixes;
+  ``ENTITY_TYPE_ID``, ``entity_id`` or ``%title`` are unknown fields (protocol.md §6, §8.9).
 """
 
 from __future__ import annotations
@@ -54,10 +56,14 @@ __all__ = [
 
 _PREFIX = "crm.documentgenerator.document."
 _CRM_TYPES = frozenset({1, 2, 3, 4, 5, 7, 14, 31})
+#: What a ``document.list`` filter may name: the document's own fields as it returns them
+#: (camelCase), and ``entityTypeId``/``entityId`` as in the docs' filter example.
 _FILTER = (
     "id", "templateId", "entityTypeId", "entityId", "number", "title", "createTime",
-    "updateTime", "createdBy", "updatedBy",
+    "updateTime", "createdBy", "updatedBy", "fileId", "imageId", "pdfId",
 )  # fmt: skip
+#: The ORM entity the docs' unknown-field message names (``document.list`` page).
+_ENTITY = "\\Bitrix\\DocumentGenerator\\Model\\Document"
 
 
 def provider_type(value: Any, template: TemplateRecord | None = None) -> int:
@@ -236,11 +242,11 @@ def enablepublicurl(ctx: CallContext, params: dict[str, Any]) -> Any:
     """``document.enablepublicurl``: ``id``*, ``status`` 1/0 (default 1)."""
     record = _find(ctx, params)
     if not to_flag(params.get("status"), True):
-        record.public_url = None
+        record.public_path = None
         return None
-    if record.public_url is None:
-        record.public_url = f"{ctx.portal.base_url}/pub/~{secrets.token_urlsafe(4)}"
-    return {"publicUrl": record.public_url}
+    if record.public_path is None:
+        record.public_path = f"/pub/~{secrets.token_urlsafe(4)}"
+    return {"publicUrl": ctx.base_url + record.public_path}
 
 
 def _flat(record: DocumentRecord) -> dict[str, Any]:
@@ -255,15 +261,18 @@ def _flat(record: DocumentRecord) -> dict[str, Any]:
         "updateTime": record.updated.isoformat(),
         "createdBy": record.created_by,
         "updatedBy": record.updated_by,
+        "fileId": record.file_ids[0],
+        "imageId": record.file_ids[1],
+        "pdfId": record.file_ids[2],
     }
 
 
 def list_(ctx: CallContext, params: dict[str, Any]) -> tuple[Any, int, int | None]:
     """``document.list``: ``select`` (default ``["*"]``), ``filter``, ``order``, ``start``."""
-    conditions = parse_filter(params, _FILTER, "Document")
-    keys = tuple(select_keys(params, LIST_KEYS, (), "Document", refused=("entityTypeId",)))
+    conditions = parse_filter(params, _FILTER, _ENTITY, strict=True)
+    keys = tuple(select_keys(params, LIST_KEYS, (), _ENTITY, refused=("entityTypeId",)))
     rows = filter_rows([r for _, r in sorted(ctx.state.documents.items())], conditions, _flat)
-    rows = sort_rows(rows, params, _FILTER, "Document", _flat, {"id": "asc"})
+    rows = sort_rows(rows, params, _FILTER, _ENTITY, _flat, {"id": "asc"})
     page, total, following = paginate(rows, params.get("start", 0))
     return {"documents": [list_row(ctx, record, keys) for record in page]}, total, following
 

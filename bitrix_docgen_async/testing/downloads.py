@@ -99,7 +99,7 @@ def machine_url(ctx: CallContext, kind: str, object_id: int) -> str:
     """The ``*Machine`` URL of a file for the caller of ``ctx`` (see the module docstring)."""
     action = ACTIONS[kind]
     token = ctx.portal.signer.token(action, object_id, ctx.auth.identity)
-    base = ctx.portal.base_url
+    base = ctx.base_url
     if ctx.auth.kind == "webhook":
         path = f"{base}/rest/{ctx.auth.user_id}/{ctx.auth.webhook_code}/{action}.json"
         return f"{path}?token={token}"

@@ -7,6 +7,10 @@ Values compare as numbers when both sides are integers, otherwise as case-insens
 list-valued field (a template's ``entityTypeId``) matches when any element does. Field names
 match without regard to case or underscores (``entityTypeId`` = ``ENTITY_TYPE_ID``); an unknown
 one is refused the way Bitrix's ORM refuses it.
+
+``strict=True`` (``document.list``) keeps to what the docs document for it: a key is one of the
+nine prefixes ``>=``, ``>``, ``<=``, ``<``, ``@``, ``!@``, ``=``, ``!=``, ``!`` (or none) and a
+field spelled exactly as given (camelCase); ``%`` and other spellings are unknown fields.
 """
 
 from __future__ import annotations
@@ -20,11 +24,21 @@ import attrs
 from bitrix_docgen_async.testing.params import fields_param, to_int, to_list
 from bitrix_docgen_async.testing.state import PortalError
 
-__all__ = ["Condition", "filter_rows", "parse_filter", "select_keys", "sort_rows", "unknown_field"]
+__all__ = [
+    "DOCUMENTED_PREFIXES",
+    "Condition",
+    "filter_rows",
+    "parse_filter",
+    "select_keys",
+    "sort_rows",
+    "unknown_field",
+]
 
 T = TypeVar("T")
 
 _PREFIXES = ("!@", "!%", ">=", "<=", "!=", "@", ">", "<", "=", "!", "%")
+#: The prefixes the ``document.list`` page documents (protocol.md §6), longest first.
+DOCUMENTED_PREFIXES = ("!@", ">=", "<=", "!=", "@", ">", "<", "=", "!")
 _NEGATED = {"!": "", "!=": "", "!@": "@", "!%": "%"}
 
 
@@ -42,31 +56,46 @@ def _key(name: str) -> str:
 
 
 def unknown_field(name: str, entity: str) -> PortalError:
-    """The ORM's error for a field it does not know (``"100"``)."""
+    """The ORM's error for a field it does not know (``"100"``).
+
+    ``entity`` is the ORM entity as the message names it: the docs' ``document.list`` page
+    shows ``Unknown field definition ENTITY_TYPE_ID (ENTITY_TYPE_ID) for
+    \\Bitrix\\DocumentGenerator\\Model\\Document Entity``.
+    """
     upper = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).upper()
-    return PortalError("100", f"Unknown field definition `{upper}` ({upper}) for {entity} Entity.")
+    return PortalError("100", f"Unknown field definition {upper} ({upper}) for {entity} Entity")
 
 
-def _canonical(name: str, known: Iterable[str], entity: str) -> str:
-    wanted = _key(name)
+def _canonical(name: str, known: Iterable[str], entity: str, *, strict: bool = False) -> str:
+    wanted = name if strict else _key(name)
     for field in known:
-        if _key(field) == wanted:
+        if (field if strict else _key(field)) == wanted:
             return field
     raise unknown_field(name, entity)
 
 
-def parse_filter(params: dict[str, Any], known: Iterable[str], entity: str) -> list[Condition]:
+def parse_filter(
+    params: dict[str, Any], known: Iterable[str], entity: str, *, strict: bool = False
+) -> list[Condition]:
     """The conditions of ``params["filter"]`` (none when it is absent or empty).
+
+    Args:
+        params: the call's parameters.
+        known: the fields a filter may name.
+        entity: the ORM entity name for the unknown-field error.
+        strict: only the documented prefixes and exact field names (see the module docstring).
 
     Raises:
         PortalError: ``filter`` is not an array, or names a field not in ``known``.
     """
     if params.get("filter") in (None, "", []):
         return []
+    prefixes = DOCUMENTED_PREFIXES if strict else _PREFIXES
     conditions = []
     for key, value in fields_param(params, "filter").items():
-        op = next((prefix for prefix in _PREFIXES if key.startswith(prefix)), "")
-        conditions.append(Condition(_canonical(key[len(op) :], known, entity), op, value))
+        op = next((prefix for prefix in prefixes if key.startswith(prefix)), "")
+        field = _canonical(key[len(op) :], known, entity, strict=strict)
+        conditions.append(Condition(field, op, value))
     return conditions
 
 

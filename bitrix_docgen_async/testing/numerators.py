@@ -192,6 +192,10 @@ def update(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 def delete(ctx: CallContext, params: dict[str, Any]) -> Any:
     """``numerator.delete``: ``id``; answers ``null``."""
+    if params.get("id") in (None, ""):
+        # The answer the docs' numerator.delete page shows for a call without ``id``
+        # (protocol.md §8.9); get/update keep the unknown-numerator error, undocumented.
+        raise PortalError("100", "Bitrix\\Main\\Numerator\\Numerator constructor must be is public")
     numerator_id, _ = _writable(ctx, params)
     del ctx.state.numerators[numerator_id]
     ctx.state.rest_numerators.discard(numerator_id)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.testing.state import PortalStats
+from bitrix_docgen_async.testing.wire import request_base_url
 
 __all__ = ["CODE_LIFETIME", "OAuthCredentials", "TokenAuthority"]
 
@@ -121,10 +122,12 @@ class TokenAuthority:
         grant = params.get("grant_type")
         if grant not in ("refresh_token", "authorization_code"):
             return _error(400, "invalid_request", "Unsupported or missing grant_type")
-        if params.get("client_id") != self.client_id or not secrets.compare_digest(
-            str(params.get("client_secret", "")), self.client_secret
-        ):
-            return _error(401, "invalid_client", "Invalid client credentials")
+        # As the live authorization server answers (b24pysdk's live tests, protocol.md §11): an
+        # unknown client_id is HTTP 200 with an ``error`` key, a wrong secret HTTP 400.
+        if params.get("client_id") != self.client_id:
+            return _error(200, "wrong_client", "Wrong client")
+        if not secrets.compare_digest(str(params.get("client_secret", "")), self.client_secret):
+            return _error(400, "invalid_client", "Invalid client credentials")
         if grant == "refresh_token":
             refresh = params.get("refresh_token")
             if not isinstance(refresh, str) or not refresh:
@@ -138,19 +141,21 @@ class TokenAuthority:
             expires_at = self._codes.pop(code, None) if isinstance(code, str) else None
             if expires_at is None or self.clock() >= expires_at:
                 return _error(400, "invalid_grant", "Invalid authorization code")
-        return web.json_response(self._grant(refreshed=grant == "refresh_token"))
+        base = request_base_url(request, self.base_url)
+        return web.json_response(self._grant(base, refreshed=grant == "refresh_token"))
 
-    def _grant(self, *, refreshed: bool) -> dict[str, Any]:
+    def _grant(self, base: str, *, refreshed: bool) -> dict[str, Any]:
+        """A token answer whose endpoints are on ``base``, the host the caller used."""
         access, refresh = self.issue_pair()
         body: dict[str, Any] = {
             "access_token": access,
-            "client_endpoint": f"{self.base_url}/rest/",
-            "domain": self.base_url.removeprefix("http://"),
+            "client_endpoint": f"{base}/rest/",
+            "domain": base.partition("://")[2],
             "expires_in": round(self.lifetime),
             "member_id": self.member_id,
             "refresh_token": refresh,
             "scope": _SCOPE,
-            "server_endpoint": f"{self.base_url}/rest/",
+            "server_endpoint": f"{base}/rest/",
             "status": "L",
         }
         if refreshed:

@@ -33,6 +33,7 @@ from bitrix_docgen_async.testing.docgen_portal import DocgenPortal
 from bitrix_docgen_async.testing.faults import Faults
 from bitrix_docgen_async.testing.numerators import register_numerators, store_numerator
 from bitrix_docgen_async.testing.oauth import OAuthCredentials, TokenAuthority
+from bitrix_docgen_async.testing.realistic import RealisticLimits
 from bitrix_docgen_async.testing.state import (
     AuthInfo,
     MethodRegistry,
@@ -41,7 +42,12 @@ from bitrix_docgen_async.testing.state import (
     PortalStats,
     normalize_method,
 )
-from bitrix_docgen_async.testing.wire import BadRequestBody, html_page, read_params
+from bitrix_docgen_async.testing.wire import (
+    BadRequestBody,
+    html_page,
+    read_params,
+    request_base_url,
+)
 
 __all__ = ["FakePortal"]
 
@@ -81,6 +87,14 @@ class FakePortal(DocgenPortal):
         host: the address to listen on (a wildcard address is reached through loopback in
             the URLs the portal hands out).
         port: the port to listen on (0: a free one).
+        tokenless_events: the share of event deliveries (seeded) that come without
+            ``auth[access_token]`` and ``auth[expires_in]``, as the docs warn for events no
+            user caused (automation, workflows, agents); 1.0 makes every one tokenless.
+
+    ``FakePortal()`` has the documented limits but no execution cost, so that tests run fast;
+    :meth:`realistic` adds the documented costs and delays (scaled down if wanted).
+    URLs in answers (``downloadUrl``, the ``*Machine`` URLs, ``publicUrl``, the token
+    endpoint's ``client_endpoint``) are built on the ``Host`` the request came with.
     """
 
     def __init__(
@@ -101,7 +115,10 @@ class FakePortal(DocgenPortal):
         pdf_failure_rate: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        tokenless_events: float = 0.0,
     ) -> None:
+        if not 0.0 <= tokenless_events <= 1.0:
+            raise ValueError(f"tokenless_events must be within [0, 1], got {tokenless_events!r}")
         self.host = host
         self.port = port
         self.clock = clock
@@ -137,7 +154,23 @@ class FakePortal(DocgenPortal):
         self._base_url: str | None = None
         self._jobs: set[asyncio.Task[Any]] = set()
         #: POSTs document events to bound 127.0.0.1/localhost handlers (:mod:`.delivery`).
-        self.event_delivery = EventDelivery(self)
+        self.event_delivery = EventDelivery(self, tokenless=tokenless_events, seed=seed)
+
+    @classmethod
+    def realistic(cls, scale: float = 1.0, **options: Any) -> FakePortal:
+        """A portal with the documented limits, execution costs and PDF delay.
+
+        Burst 50 at 2 requests/s, 480 s of execution per method per 10 minutes,
+        ``document.add``/``update``/``delete``/``upload`` costing 1.5 ± 0.5 s each, PDFs
+        after 24 ± 16 s (see :mod:`.realistic` for the sources); every time divided by
+        ``scale`` (the drain rate multiplied by it).
+
+        Args:
+            scale: how many times faster than a real portal (1: real time; 100: a 10-minute
+                budget window lasts 6 s).
+            **options: any other :class:`FakePortal` argument; these override the preset too.
+        """
+        return cls(**{**RealisticLimits(scale).portal_options(), **options})
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -162,8 +195,11 @@ class FakePortal(DocgenPortal):
         if self._runner is not None:
             return
         app = web.Application()
-        app.router.add_route("*", "/rest/{uid}/{code}/{method}", self._rest)
-        app.router.add_route("*", "/rest/{method}", self._rest)
+        # A trailing slash after the method name is served like the name alone: the docs' PHP
+        # example posts to ``.../crm.documentgenerator.numerator.list/`` (protocol.md §8.9).
+        for path in ("/rest/{uid}/{code}/{method}", "/rest/{method}"):
+            app.router.add_route("*", path, self._rest)
+            app.router.add_route("*", path + "/", self._rest)
         app.router.add_route("*", "/oauth/token/", self.tokens.handle)
         app.router.add_route("*", "/oauth/token", self.tokens.handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -268,7 +304,8 @@ class FakePortal(DocgenPortal):
             return _json(
                 503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}
             )
-        response = await self._execute(auth, name, params)
+        base = request_base_url(request, self.base_url)
+        response = await self._execute(auth, name, params, base)
         if fault == "drop_after":
             return _drop(request)
         if fault == "invalid_json":
@@ -293,13 +330,13 @@ class FakePortal(DocgenPortal):
         return AuthInfo("oauth", identity, self.tokens.user_id, access_token=token)
 
     async def _execute(
-        self, auth: AuthInfo, name: str, params: dict[str, Any]
+        self, auth: AuthInfo, name: str, params: dict[str, Any], base_url: str
     ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_time_cap
         # The work runs as its own task so that a request cut off at the cap still lets its
         # started command finish and commit, as the real portal does behind its gateway.
-        job = loop.create_task(self.dispatcher.run(auth, name, params, deadline))
+        job = loop.create_task(self.dispatcher.run(auth, name, params, deadline, base_url))
         self._jobs.add(job)
         job.add_done_callback(self._job_done)
         done, _ = await asyncio.wait({job}, timeout=max(0.0, deadline - loop.time()))

@@ -88,7 +88,8 @@ class DocumentRecord:
         failed: the conversion fails (at ``ready_at``).
         file_ids: ``fileId``, ``imageId``, ``pdfId`` and ``emailDiskFile``.
         uploaded: made by ``document.upload`` rather than rendered from the template.
-        public_url: the public link, if enabled.
+        public_path: the path of the public link (``/pub/~...``), if enabled; the link is
+            built on the host the caller used.
         created: creation time.
         updated: last update time.
     """
@@ -110,7 +111,7 @@ class DocumentRecord:
     file_ids: tuple[int, int, int, int] = (0, 0, 0, 0)
     updated_by: int | None = None
     uploaded: bool = False
-    public_url: str | None = None
+    public_path: str | None = None
     created: datetime = attrs.field(factory=now)
     updated: datetime = attrs.field(factory=now)
 

@@ -15,7 +15,10 @@ Documents, per method, following the docs' examples:
 
 ``templateId``, ``entityTypeId`` and ``entityId`` are strings everywhere. ``values`` holds the
 service keys ``productsTableVariant`` and ``_creationMethod`` (and ``stampsEnabled``, except for
-uploaded documents) before the values passed in. ``pdfUrl``/``imageUrl`` appear once the
+uploaded documents); ``add`` and ``update`` follow them with the values passed in, but a
+document read back (``get``) shows the service keys only, and a ``list`` row only
+``_creationMethod`` and ``stampsEnabled``: the docs' examples of one document show exactly this
+(protocol.md §8.9). ``pdfUrl``/``imageUrl`` appear once the
 conversion is done (see :mod:`.conversion`); their ``*Machine`` forms only in ``get`` and
 ``list``, as in the docs. ``isTransformationError`` is in every shape but ``list``.
 """
@@ -68,12 +71,19 @@ def _text(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def service_values(record: DocumentRecord) -> dict[str, Any]:
-    """``values`` as the document methods show them."""
+def service_values(record: DocumentRecord, shape: str = "add") -> dict[str, Any]:
+    """``values`` as the document methods show them (``shape`` as in :func:`document_wire`).
+
+    ``add``/``update`` echo the values passed in after the service keys; ``get``/``upload``
+    show the service keys only; a ``list`` row ``_creationMethod`` and ``stampsEnabled``.
+    """
     values: dict[str, Any] = {"productsTableVariant": "", "_creationMethod": "rest"}
     if not record.uploaded:
         values["stampsEnabled"] = record.stamps_enabled
-    values.update(record.values)
+    if shape in ("add", "update"):
+        values.update(record.values)
+    elif shape == "list":
+        del values["productsTableVariant"]
     return values
 
 
@@ -91,7 +101,7 @@ def document_wire(ctx: CallContext, record: DocumentRecord, shape: str) -> dict[
     stamps = template is not None and template.with_stamps == "Y"
     reasons = _REASONS["add" if shape in ("add", "upload") else "get"]
     status = ctx.portal.conversion.status(record)
-    base = ctx.portal.base_url
+    base = ctx.base_url
     created_by, updated_by = _authors(record, shape)
     wire: dict[str, Any] = {
         "changeStampsEnabled": stamps,
@@ -102,7 +112,7 @@ def document_wire(ctx: CallContext, record: DocumentRecord, shape: str) -> dict[
         "products": {"currencyId": "EUR", "totalSum": "0.00", "totalRows": 0},
         "downloadUrl": browser_url(base, "docx", record.id),
         "downloadUrlMachine": machine_url(ctx, "docx", record.id),
-        "publicUrl": record.public_url,
+        "publicUrl": None if record.public_path is None else base + record.public_path,
         "id": record.id if shape == "add" else str(record.id),
         "title": record.title,
         "number": record.number,
@@ -116,7 +126,7 @@ def document_wire(ctx: CallContext, record: DocumentRecord, shape: str) -> dict[
     if status == "failed":
         wire["transformationErrorCode"] = ERROR_CODE
         wire["transformationErrorMessage"] = ERROR_MESSAGE
-    wire["values"] = service_values(record)
+    wire["values"] = service_values(record, shape)
     wire["templateId"] = str(record.template_id)
     wire["pullTag"] = f"TRANSFORMDOCUMENT{record.id}"
     if status == "ready":
@@ -135,7 +145,7 @@ def list_row(ctx: CallContext, record: DocumentRecord, keys: tuple[str, ...]) ->
     """A ``document.list`` row with the selected ``keys`` (file keys only once converted)."""
     ready = ctx.portal.conversion.status(record) == "ready"
     file_id, image_id, pdf_id, _ = record.file_ids
-    base = ctx.portal.base_url
+    base = ctx.base_url
     row: dict[str, Any] = {
         "id": str(record.id),
         "title": record.title,
@@ -146,7 +156,7 @@ def list_row(ctx: CallContext, record: DocumentRecord, keys: tuple[str, ...]) ->
         "pdfId": str(pdf_id) if ready else None,
         "createTime": record.created.isoformat(),
         "updateTime": record.updated.isoformat(),
-        "values": service_values(record),
+        "values": service_values(record, "list"),
         "createdBy": str(record.created_by),
         "updatedBy": _text(record.updated_by),
         "downloadUrl": browser_url(base, "docx", record.id),
@@ -173,7 +183,7 @@ def template_wire(ctx: CallContext, record: TemplateRecord, shape: str = "get") 
         "name": record.name,
         "region": record.region,
         "code": record.code,
-        "download": browser_url(ctx.portal.base_url, "template", record.id),
+        "download": browser_url(ctx.base_url, "template", record.id),
         "downloadMachine": machine_url(ctx, "template", record.id),
         "active": record.active,
         "moduleId": "crm",
@@ -192,15 +202,21 @@ def template_wire(ctx: CallContext, record: TemplateRecord, shape: str = "get") 
 def describe_fields(
     template: TemplateRecord, number: str, values: dict[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """The field descriptors of ``getfields``: the standard ones plus the template's own."""
+    """The field descriptors of ``getfields``: the standard ones plus the template's own.
+
+    A ``DocumentNumber`` given in ``values`` shows as both ``value`` and ``default``, as the
+    docs' ``template.getfields`` example (``values.DocumentNumber = "2026-001"``) does.
+    """
+    given = values.get("DocumentNumber")
+    shown = number if given in (None, "") else given
     fields: dict[str, dict[str, Any]] = {
         "DocumentNumber": {
             "title": "Number",
-            "value": values.get("DocumentNumber", number),
+            "value": shown,
             "required": "Y",
             "group": ["Document"],
             "chain": "this.DOCUMENT.DOCUMENT_NUMBER",
-            "default": number,
+            "default": shown,
         },
         "MyCompanyUfLogo": {
             "title": "Logo",

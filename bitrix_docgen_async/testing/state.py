@@ -91,12 +91,24 @@ class CallContext:
         state: the portal's in-memory entities.
         auth: the caller.
         method: the lower-cased method name.
+        request_base: ``scheme://host[:port]`` as the caller addressed the portal (its
+            ``Host`` header), ``None`` outside a request.
     """
 
     portal: FakePortal
     state: PortalState
     auth: AuthInfo
     method: str
+    request_base: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the caller reaches the portal: the base of every URL handed out.
+
+        The ``Host`` the request came with, so that a portal behind a proxy or a container's
+        port mapping hands out URLs its callers can reach; the listening address otherwise.
+        """
+        return self.request_base or self.portal.base_url
 
 
 @attrs.define

@@ -5,6 +5,9 @@ protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add``/``update``/``get``
 ``entityTypeId`` an array of strings and ``users`` an object ``{"UA": "UA"}``; ``list`` answers
 ``{"templates": {"<id>": {...}}}`` keyed by id with ``users`` as an array, 50 per page; ``delete``
 marks the template deleted and answers ``null``; ``getfields`` answers ``{"templateFields": ...}``.
+A ``list`` page with no template is ``{"templates": []}``: PHP's ``json_encode`` writes an empty
+array as ``[]`` (protocol.md §8.9). ``add`` with ``users`` empty or missing gives the template to
+the current user ``U<id>``, as the ``template.add`` page says.
 
 ``file`` is accepted as ``["name.docx", "<base64>"]``, as a bare base64 string, or as a
 multipart file part (which the portal turns into the two-element form). It must be strict base64
@@ -43,6 +46,9 @@ _LIST_STAR = (
     "numeratorId", "withStamps", "isDeleted",
 )  # fmt: skip
 _LIST_EXTRA = ("entityTypeId", "users")
+#: The ORM entity named in unknown-field errors (by analogy with the documented
+#: ``\\Bitrix\\DocumentGenerator\\Model\\Document``).
+_ENTITY = "\\Bitrix\\DocumentGenerator\\Model\\Template"
 
 
 def store_template(
@@ -148,6 +154,9 @@ def add(ctx: CallContext, params: dict[str, Any]) -> Any:
         placeholders=[],
     )
     _apply(ctx, draft, fields)
+    if not draft.users:
+        # "If empty, the current user (U<id>) is automatically added" (template.add page).
+        draft.users = [f"U{ctx.auth.user_id}"]
     draft.id = ctx.state.next_id("template")
     draft.created = draft.updated
     ctx.state.templates[draft.id] = draft
@@ -199,21 +208,22 @@ def _row_fields(record: TemplateRecord) -> dict[str, Any]:
 def list_(ctx: CallContext, params: dict[str, Any]) -> tuple[Any, int, int | None]:
     """``template.list``: ``select``, ``filter`` (default ``isDeleted=N``), ``order``, ``start``."""
     known = (*_LIST_STAR, *_LIST_EXTRA)
-    conditions = parse_filter(params, known, "Template")
+    conditions = parse_filter(params, known, _ENTITY)
     if not any(c.field == "isDeleted" for c in conditions):
-        conditions += parse_filter({"filter": {"isDeleted": "N"}}, known, "Template")
-    keys = select_keys(params, _LIST_STAR, _LIST_EXTRA, "Template")
+        conditions += parse_filter({"filter": {"isDeleted": "N"}}, known, _ENTITY)
+    keys = select_keys(params, _LIST_STAR, _LIST_EXTRA, _ENTITY)
     visible = [r for _, r in sorted(ctx.state.templates.items()) if not r.hidden]
     rows = filter_rows(visible, conditions, _row_fields)
-    rows = sort_rows(rows, params, known, "Template", _row_fields, {"id": "asc"})
+    rows = sort_rows(rows, params, known, _ENTITY, _row_fields, {"id": "asc"})
     page, total, following = paginate(rows, params.get("start", 0))
-    templates = {}
+    templates: dict[str, Any] = {}
     for record in page:
         wire = template_wire(ctx, record, "list")
         templates[str(record.id)] = {
             key: wire[key] for key in (*keys, "download", "downloadMachine")
         }
-    return {"templates": templates}, total, following
+    # Keyed by id, an object; with no row PHP's json_encode writes the empty array as [].
+    return {"templates": templates or []}, total, following
 
 
 def getfields(ctx: CallContext, params: dict[str, Any]) -> Any:

@@ -3,29 +3,28 @@
 ``fields`` = {entityTypeId*, entityId*, fileContent* (base64 DOCX), region*, title*, number*,
 pdfContent, imageContent}; answers ``{"document": {...}}`` shaped like ``document.get`` (string
 ids, ``values`` without ``stampsEnabled``, as in the docs' example). As the docs describe, the
-document belongs to a hidden template, one per application, that is not listed. With
-``pdfContent`` the PDF (and ``imageContent``, or a generated image) is there at once; without it
-the upload goes through the PDF conversion like ``document.add``.
+document belongs to a hidden template, one per application, that is not listed. The upload goes
+through the PDF conversion like ``document.add``, ``pdfContent`` and ``imageContent``
+notwithstanding: the docs' example sends ``pdfContent`` and its answer has no
+``pdfUrl``/``imageUrl`` (protocol.md §8.9).
 
-Choices where the docs are silent: missing fields give ``"0"`` ``Empty required fields: ...``
-(listing the missing ones, like ``template.add``), a missing ``fileContent`` ``Missing file
-content``, content that is not strict base64 of a ``.docx`` (or a bad ``pdfContent`` or
-``imageContent``) ``Could not save file``; the type and id checks are those of ``document.add``.
+Errors as the upload page shows them: missing fields give ``"0"`` ``Empty required fields:
+entityTypeId, fileContent, region, entityId`` (only the missing ones, in that order; ``title``
+and ``number`` follow, an inference: the page's example gives both); an entity type without a
+CRM provider ``"0"`` ``Wrong "entityTypeId" field value``, an entity id that is not a positive
+number ``"0"`` ``Wrong "entityId" field value``. Choices where the docs are silent: content
+that is not strict base64 of a ``.docx`` (or a bad ``pdfContent`` or ``imageContent``) gives
+``Could not save file``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bitrix_docgen_async.testing.documents import (
-    entity_id_of,
-    event_fields,
-    new_file_ids,
-    provider_type,
-)
+from bitrix_docgen_async.testing.documents import event_fields, new_file_ids, provider_type
 from bitrix_docgen_async.testing.events import DOCUMENT_ADD, emit
 from bitrix_docgen_async.testing.files import build_docx, decode_base64, is_docx
-from bitrix_docgen_async.testing.params import fields_param
+from bitrix_docgen_async.testing.params import fields_param, to_int
 from bitrix_docgen_async.testing.records import DocumentRecord, TemplateRecord
 from bitrix_docgen_async.testing.shapes import document_wire
 from bitrix_docgen_async.testing.state import CallContext, MethodRegistry, PortalError
@@ -33,7 +32,7 @@ from bitrix_docgen_async.testing.templates import store_template
 
 __all__ = ["register_upload", "upload"]
 
-_REQUIRED = ("entityTypeId", "entityId", "region", "title", "number")
+_REQUIRED = ("entityTypeId", "fileContent", "region", "entityId", "title", "number")
 
 
 def _content(value: Any) -> bytes | None:
@@ -69,13 +68,19 @@ def upload(ctx: CallContext, params: dict[str, Any]) -> Any:
     missing = [key for key in _REQUIRED if fields.get(key) in (None, "")]
     if missing:
         raise PortalError("0", "Empty required fields: " + ", ".join(missing))
-    if fields.get("fileContent") in (None, ""):
-        raise PortalError("0", "Missing file content")
-    type_id, item_id = provider_type(fields["entityTypeId"]), entity_id_of(fields["entityId"])
+    try:
+        type_id = provider_type(fields["entityTypeId"])
+    except PortalError:
+        raise PortalError("0", 'Wrong "entityTypeId" field value') from None
+    item_id = to_int(fields["entityId"])
+    if item_id is None or item_id <= 0:
+        raise PortalError("0", 'Wrong "entityId" field value')
     docx = _content(fields["fileContent"])
     if docx is None or not is_docx(docx):
         raise PortalError("0", "Could not save file")
-    pdf, image = _content(fields.get("pdfContent")), _content(fields.get("imageContent"))
+    # Checked, but not used as the result: the portal converts the DOCX all the same.
+    _content(fields.get("pdfContent"))
+    _content(fields.get("imageContent"))
     template = _upload_template(ctx, str(fields["region"]))
     record = DocumentRecord(
         id=ctx.state.next_id("document"),
@@ -91,10 +96,7 @@ def upload(ctx: CallContext, params: dict[str, Any]) -> Any:
         file_ids=new_file_ids(ctx.state),
         uploaded=True,
     )
-    if pdf is not None:
-        ctx.portal.conversion.finish_now(record, pdf, image)
-    else:
-        ctx.portal.conversion.start(record)
+    ctx.portal.conversion.start(record)
     ctx.state.documents[record.id] = record
     emit(ctx.state, DOCUMENT_ADD, event_fields(record))
     return {"document": document_wire(ctx, record, "upload")}

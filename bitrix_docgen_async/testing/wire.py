@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -24,10 +25,29 @@ __all__ = [
     "html_page",
     "php_array",
     "read_params",
+    "request_base_url",
     "time_block",
 ]
 
 _REASONS = {502: "Bad Gateway", 504: "Gateway Time-out"}
+#: A ``Host`` header worth echoing into URLs: a name or IPv4 address, or a bracketed IPv6 one,
+#: with an optional port (anything else is ignored, so no header can inject into a URL).
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?")
+
+
+def request_base_url(request: web.Request, fallback: str) -> str:
+    """``scheme://host[:port]`` as the caller addressed the portal.
+
+    The ``Host`` header (what a reverse proxy or a container port mapping forwards) and the
+    scheme of ``X-Forwarded-Proto`` when a TLS proxy sets it (else the connection's own);
+    ``fallback`` when the request has no usable ``Host``.
+    """
+    host = request.headers.get("Host", "")
+    if not _HOST.fullmatch(host):
+        return fallback
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    scheme = forwarded if forwarded in ("http", "https") else request.scheme
+    return f"{scheme}://{host}"
 
 
 class BadRequestBody(Exception):

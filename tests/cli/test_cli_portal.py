@@ -58,7 +58,8 @@ async def test_generate_list_wait_and_download(
     assert re.search(r"done in this run\s+│ 10 ", out), out
     docs = dict(fake.documents)
     assert Counter(int(d["entityId"]) for d in docs.values()) == Counter(range(1, 11))
-    assert {d["values"]["Comment"] for d in docs.values()} == {"from the cli"}
+    # stored values (a document read back shows only the service ones, protocol.md §8.9)
+    assert {d.values["Comment"] for d in fake.state.documents.values()} == {"from the cli"}
     no_secret(fake, out, err)
 
     code, out, err = await cli(capsys, "templates", "list")

@@ -388,7 +388,7 @@ async def test_refresh_rotates_both_tokens(portal: FakePortal, http: aiohttp.Cli
         }
     bad = {**grant, "client_secret": "wrong", "refresh_token": token["refresh_token"]}
     async with http.get(creds.oauth_url, params=bad) as response:
-        assert (response.status, (await response.json())["error"]) == (401, "invalid_client")
+        assert (response.status, (await response.json())["error"]) == (400, "invalid_client")
     assert portal.stats.token_refreshes == 1
     assert portal.stats.requests == 1  # the token endpoint is not a REST request
 

@@ -235,7 +235,7 @@ async def test_batch_with_string_parameters_and_references(
     inner = body["result"]
     assert inner["result_error"] == []
     assert inner["result"]["a"]["document"]["id"] == 1
-    assert inner["result"]["g"]["document"]["values"]["Comment"] == "x"
+    assert inner["result"]["a"]["document"]["values"]["Comment"] == "x"
     assert inner["result_total"] == {"l": 1}
 
 
@@ -263,9 +263,11 @@ async def test_batch_with_string_parameters_and_references(
         ("getfields", {"id": 42}, "0", "Document not found"),
         ("enablepublicurl", {"id": 42}, "0", "Document not found"),
         ("list", {"select": ["*", "entityTypeId"]}, "100",
-         "Unknown field definition `ENTITY_TYPE_ID` (ENTITY_TYPE_ID) for Document Entity."),
+         "Unknown field definition ENTITY_TYPE_ID (ENTITY_TYPE_ID) for "
+         "\\Bitrix\\DocumentGenerator\\Model\\Document Entity"),
         ("list", {"filter": {"colour": "red"}}, "100",
-         "Unknown field definition `COLOUR` (COLOUR) for Document Entity."),
+         "Unknown field definition COLOUR (COLOUR) for "
+         "\\Bitrix\\DocumentGenerator\\Model\\Document Entity"),
         ("upload", {}, "100", "Could not find value for parameter {fields}"),
         ("upload", {"fields": ""}, "100",
          "Invalid value {} to match with parameter {fields}. Should be value of type array."),
@@ -311,13 +313,13 @@ async def test_deleted_template_and_missing_numerator(
 @pytest.mark.parametrize(
     ("fields", "description"),
     [
-        ({"fileContent": ""}, "Missing file content"),
+        ({"fileContent": ""}, "Empty required fields: fileContent"),
         ({"fileContent": "not base64!"}, "Could not save file"),
         ({"fileContent": "data:application/zip;base64,UEsFBg=="}, "Could not save file"),
         ({"fileContent": b64(b"plain text, not a zip")}, "Could not save file"),
         ({"pdfContent": "%PDF"}, "Could not save file"),
-        ({"entityTypeId": "lead"}, "No provider for entityTypeId"),
-        ({"entityId": "0"}, 'Empty required parameter "value"'),
+        ({"entityTypeId": "lead"}, 'Wrong "entityTypeId" field value'),
+        ({"entityId": "0"}, 'Wrong "entityId" field value'),
     ],
 )
 async def test_upload_file_errors(
@@ -445,19 +447,22 @@ async def test_pdf_appears_only_after_the_delay(
     assert pdf_keys <= set(body["result"]["documents"][0])
 
 
-async def test_pdf_content_of_an_upload_is_there_at_once(
-    portal: FakePortal, http: aiohttp.ClientSession
+async def test_pdf_content_of_an_upload_is_converted_like_any_document(
+    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
+    # The docs' upload example sends pdfContent and answers without pdfUrl (protocol.md §8.9).
     pdf = b"%PDF-1.4 uploaded"
     fields = {
         "entityTypeId": 2, "entityId": 1, "fileContent": b64(build_docx("x")), "region": "de",
         "title": "Scan", "number": "S-1", "pdfContent": b64(pdf),
     }  # fmt: skip
     _, body = await call(http, portal, "upload", {"fields": fields})
-    assert {"pdfUrl", "imageUrl"} <= set(body["result"]["document"])
+    assert not {"pdfUrl", "imageUrl"} & set(body["result"]["document"])
+    clock.advance(8.0)
     _, body = await call(http, portal, "get", {"id": 1})
     status, data, headers = await fetch(http, body["result"]["document"]["pdfUrlMachine"])
-    assert (status, data, headers["Content-Type"]) == (200, pdf, "application/pdf")
+    assert (status, headers["Content-Type"]) == (200, "application/pdf")
+    assert data.startswith(b"%PDF-")
     assert portal.document_file(1, "image").startswith(b"\x89PNG\r\n\x1a\n")
 
 
