@@ -1,9 +1,9 @@
 """``bitrix-docgen demo``: bulk generation against the embedded fake portal, shown live.
 
-It starts a :class:`FakePortal` on 127.0.0.1 (realistic limits, or scaled ones with ``--fast``),
-seeds a numerator and a template, generates one document for each of N deals, waits for the
-PDFs, downloads them, and ends with a summary that sets the wall time against the lower bound
-the portal's limits allow:
+It starts a :meth:`FakePortal.realistic` portal on 127.0.0.1 (real time, or 100 times
+faster with ``--fast``), seeds a numerator and a template, generates one document for each of N
+deals, waits for the PDFs, downloads them, and ends with a summary that sets the wall time
+against the lower bound the portal's limits allow:
 
 * requests: every HTTP request needs a token of the bucket, so R requests take at least
   ``(R - burst) / rate`` seconds;
@@ -28,7 +28,6 @@ from bitrix_docgen_async.cli.presets import ADD, FAST, REALISTIC, Limits
 from bitrix_docgen_async.cli.progress import LiveProgress, client_status, closing
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.models import EntityType
-from bitrix_docgen_async.testing import FakePortal
 
 __all__ = ["LowerBound", "lower_bound", "run_demo"]
 
@@ -90,7 +89,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     results: list[GenerationResult] = []
-    async with FakePortal(**limits.portal_options(), seed=1) as portal:
+    async with limits.portal(seed=1) as portal:
         numerator = portal.seed_numerator("Demo invoices", "DEMO-{NUMBER}")
         template = portal.seed_template("Demo invoice", numerator_id=numerator)
         async with DocgenClient.from_webhook(

@@ -8,7 +8,7 @@ from typing import NoReturn
 from bitrix_docgen_async._version import __version__
 from bitrix_docgen_async.cli import commands, lists
 from bitrix_docgen_async.cli.demo import run_demo
-from bitrix_docgen_async.cli.emulator import run_emulator
+from bitrix_docgen_async.cli.emulator import add_emulator_arguments, run_emulator
 from bitrix_docgen_async.cli.errors import UsageError
 from bitrix_docgen_async.cli.ranges import entity_type, json_values, parse_ids
 
@@ -85,9 +85,8 @@ def _add_emulator(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     emu.add_argument("--port", type=_port, default=0, help="port (default: a free one)")
     emu.add_argument("--host", default="127.0.0.1", help="address (127.0.0.1)")
-    emu.add_argument("--seed", choices=("demo",), help="store a numerator, template, documents")
-    emu.add_argument("--fast", action="store_true", help="scaled limits (as demo --fast)")
     emu.add_argument("--webhook-code", help="a fixed webhook code (default: random)")
+    add_emulator_arguments(emu)
     emu.set_defaults(handler=run_emulator, prog=emu.prog)
 
 

@@ -1,10 +1,11 @@
 """The fake portal's limits for the demo and the emulator: realistic, or scaled for speed.
 
-Realistic is what a cloud portal on an ordinary plan does (protocol.md §3): a request bucket of
-50 draining at 2 per second, 480 s of execution per method per 10 minutes, ``document.add``
-rendering for about 1.5 s and PDFs converting in 8 s. Fast keeps the shape and scales time down:
-burst 50 at 20 per second, the budget 1:100 (4.8 s per 6 s), an add costing 0.02 s and PDFs
-ready after 0.5 s.
+Both come from :meth:`FakePortal.realistic` (:mod:`bitrix_docgen_async.testing.realistic`):
+what a cloud portal on an ordinary plan does (protocol.md §3, §8.5) -- a request bucket of 50
+draining at 2 per second, 480 s of execution per method per 10 minutes, ``document.add``
+rendering for 1.5 ± 0.5 s and PDFs converting in 24 ± 16 s. Fast is the same divided by 100:
+burst 50 at 200 per second, 4.8 s per 6 s, an add costing 0.015 s and PDFs ready after
+0.08 to 0.4 s. The emulator's flags may override single figures (:func:`attrs.evolve`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import attrs
 
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.testing.realistic import RealisticLimits
 
 __all__ = ["ADD", "FAST", "REALISTIC", "Limits"]
 
 ADD = "crm.documentgenerator.document.add"
+#: How much faster than a real portal ``--fast`` runs.
+FAST_SCALE = 100.0
 
 
 @attrs.frozen
@@ -27,33 +32,52 @@ class Limits:
 
     Attributes:
         name: shown to the user.
+        scale: the :meth:`FakePortal.realistic` scale the costs come from.
         rate_limit: the request bucket.
         budget: the per-method operating budget.
-        add_cost: mean seconds of execution of one ``document.add``.
-        add_jitter: each execution varies by up to this much either way (the fake portal
-            applies it to every method).
-        pdf_delay: seconds until a new document's PDF exists.
+        add_cost: mean seconds of execution of one ``document.add`` (and update, delete).
+        add_jitter: each execution varies by up to this much either way.
+        pdf_delay: mean seconds until a new document's PDF exists.
         pdf_jitter: each conversion takes up to this much more or less.
+        pdf_failure_rate: the share of conversions that fail.
     """
 
     name: str
+    scale: float
     rate_limit: RateLimit
     budget: OperatingBudget
     add_cost: float
     add_jitter: float
     pdf_delay: float
     pdf_jitter: float
+    pdf_failure_rate: float = 0.0
 
-    def portal_options(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`FakePortal`."""
-        return {
-            "rate_limit": self.rate_limit,
-            "operating_budget": self.budget,
-            "method_costs": {ADD: self.add_cost},
-            "cost_jitter": self.add_jitter,
-            "pdf_delay": self.pdf_delay,
-            "pdf_jitter": self.pdf_jitter,
-        }
+    @classmethod
+    def scaled(cls, name: str, scale: float) -> Limits:
+        """The documented figures divided by ``scale`` (see :class:`RealisticLimits`)."""
+        real = RealisticLimits(scale)
+        return cls(
+            name=name,
+            scale=scale,
+            rate_limit=real.rate_limit,
+            budget=real.operating_budget,
+            add_cost=real.write_cost,
+            add_jitter=real.write_jitter,
+            pdf_delay=real.pdf_delay,
+            pdf_jitter=real.pdf_jitter,
+        )
+
+    def portal(self, **options: Any) -> FakePortal:
+        """A :meth:`FakePortal.realistic` portal with these limits (``options`` on top)."""
+        return FakePortal.realistic(
+            self.scale,
+            rate_limit=self.rate_limit,
+            operating_budget=self.budget,
+            pdf_delay=self.pdf_delay,
+            pdf_jitter=self.pdf_jitter,
+            pdf_failure_rate=self.pdf_failure_rate,
+            **options,
+        )
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments of ``DocgenClient.from_webhook`` for a portal with these limits."""
@@ -69,30 +93,14 @@ class Limits:
     def describe(self) -> str:
         """One line for the user."""
         rate, budget = self.rate_limit, self.budget
+        failing = f", {self.pdf_failure_rate:.0%} failing" if self.pdf_failure_rate else ""
         return (
             f"{self.name} limits: bucket {rate.burst} at {rate.per_second:g}/s; "
             f"budget {budget.limit_s:g} s per {budget.window_s:g} s per method; "
             f"document.add {self.add_cost:g} ± {self.add_jitter:g} s; "
-            f"PDF after {self.pdf_delay:g} ± {self.pdf_jitter:g} s"
+            f"PDF after {self.pdf_delay:g} ± {self.pdf_jitter:g} s{failing}"
         )
 
 
-REALISTIC = Limits(
-    name="realistic",
-    rate_limit=RateLimit.standard(),
-    budget=OperatingBudget(),
-    add_cost=1.5,
-    add_jitter=0.5,
-    pdf_delay=8.0,
-    pdf_jitter=0.0,
-)
-
-FAST = Limits(
-    name="fast",
-    rate_limit=RateLimit(burst=50, per_second=20.0),
-    budget=OperatingBudget(limit_s=4.8, window_s=6.0),
-    add_cost=0.02,
-    add_jitter=0.005,
-    pdf_delay=0.5,
-    pdf_jitter=0.125,
-)
+REALISTIC = Limits.scaled("realistic", 1.0)
+FAST = Limits.scaled("fast", FAST_SCALE)
