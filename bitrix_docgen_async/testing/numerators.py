@@ -3,7 +3,9 @@
 protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add`` answers ``{"numerator": {...}}`` with
 an *int* id; ``get`` the same wrapper with a *string* id; ``update`` the numerator object itself,
 not wrapped; ``list`` ``{"numerators": [...]}`` (rows without ``code``), 50 per page; ``delete``
-``null``. Only numerators created through REST may be updated or deleted.
+``null``. Only numerators created through REST may be updated or deleted. ``delete`` without
+``id`` answers ``"100"`` ``Bitrix\\Main\\Numerator\\Numerator constructor must be is public``, as
+its docs page shows (protocol.md §8.9).
 
 :func:`next_number` hands out document numbers: one counter per numerator, shared by every
 template that uses it (protocol.md §8.2), honouring ``start``/``step``/``length``/``padString``
