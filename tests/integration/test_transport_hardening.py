@@ -489,6 +489,11 @@ async def test_the_portal_request_id_reaches_direct_and_batched_errors() -> None
         batched = await asyncio.gather(
             *(client.call(GET, {"id": i}) for i in range(3)), return_exceptions=True
         )
+        async with client.batch() as explicit:
+            one = explicit.call(GET, {"id": 9})
+        with pytest.raises(NotFoundError) as in_explicit:
+            one.result()
     assert direct.value.request_id == f"ri-{GET.replace('.', '-')}"
     assert [type(e) for e in batched] == [NotFoundError] * 3
     assert {e.request_id for e in batched if isinstance(e, ApiError)} == {"ri-batch"}
+    assert in_explicit.value.request_id == "ri-batch"
