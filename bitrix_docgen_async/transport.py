@@ -175,7 +175,7 @@ class Transport:
 
     Args:
         session: a session of the caller's; it is used as is and never closed here.
-        timeouts: connect and read timeouts.
+        timeouts: connect, read and total timeouts, and the cap on a reply's size.
         user_agent: sent on every request (the docs ask for a meaningful one).
     """
 
