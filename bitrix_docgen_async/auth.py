@@ -7,7 +7,6 @@ a log record or an exception message.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,8 +16,10 @@ from urllib.parse import urlsplit
 import attrs
 
 from bitrix_docgen_async.core.errormap import oauth_error_for
+from bitrix_docgen_async.core.redact import scrub
+from bitrix_docgen_async.core.redirects import check_move, is_loopback, origin_of
 from bitrix_docgen_async.errors import OAuthError
-from bitrix_docgen_async.transport import Transport, origin_of
+from bitrix_docgen_async.transport import Transport
 
 __all__ = ["Auth", "OAuthAuth", "OAuthTokens", "TokenStore", "WebhookAuth"]
 
@@ -29,15 +30,6 @@ log = logging.getLogger("bitrix_docgen_async.auth")
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_base_url(url: str, what: str) -> tuple[str, str]:
     """Validate a portal URL; return (origin, path). Plain http is allowed only on loopback."""
     if not isinstance(url, str) or not url:
@@ -45,7 +37,7 @@ def _check_base_url(url: str, what: str) -> tuple[str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"{what} must be an absolute https:// URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         # Bitrix24 refuses plain HTTP ("Https required", protocol.md §1.1).
         raise ValueError(f"{what} must use https (plain http only for a local fake portal)")
     if parts.query or parts.fragment:
@@ -67,7 +59,10 @@ class Auth(Protocol):
         """Parameters every request body carries (``auth`` for OAuth)."""
 
     def rebase(self, origin: str) -> None:
-        """The portal moved to ``origin`` (a 302 told us)."""
+        """The portal moved to ``origin`` (a 302 told us); raise RedirectError if it is unsafe."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets this auth sends, to blank out of any text shown (never log the result)."""
 
     @property
     def token(self) -> str | None:
@@ -114,7 +109,16 @@ class WebhookAuth:
         return {}
 
     def rebase(self, origin: str) -> None:
-        self._origin = origin
+        """Send later calls to ``origin``: https, or loopback from a loopback test portal.
+
+        Raises:
+            RedirectError: ``origin`` would carry the webhook code in clear (protocol.md §1.1).
+        """
+        check_move(self._origin, origin)
+        self._origin = origin_of(origin)
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._code,)
 
     async def refresh(self, transport: Transport, stale: str | None) -> None:
         """Webhooks have nothing to refresh."""
@@ -180,6 +184,8 @@ class OAuthAuth:
         self.oauth_url = oauth_url
         self._lock = asyncio.Lock()
         self._failed: tuple[str, OAuthError] | None = None
+        #: Tokens replaced by refreshes (the last few), still blanked out of error texts.
+        self._retired: tuple[str, ...] = ()
         #: How many refreshes this object performed.
         self.refreshes = 0
 
@@ -204,7 +210,17 @@ class OAuthAuth:
         return {"auth": self._access}
 
     def rebase(self, origin: str) -> None:
-        self._origin = origin
+        """Send later calls to ``origin``: https, or loopback from a loopback test portal.
+
+        Raises:
+            RedirectError: ``origin`` would carry the access token in clear (protocol.md §1.1).
+        """
+        check_move(self._origin, origin)
+        self._origin = origin_of(origin)
+
+    def secrets(self) -> tuple[str, ...]:
+        # The replaced access token too: a reply to a call sent before a refresh may echo it.
+        return (self._access, self._refresh, self._secret, *self._retired)
 
     async def refresh(self, transport: Transport, stale: str | None) -> None:
         """Refresh once for ``stale``: later callers holding the same stale token just wait.
@@ -222,6 +238,7 @@ class OAuthAuth:
             except OAuthError as exc:
                 self._failed = (self._access, exc)
                 raise
+            self._retired = (self._access, self._refresh, *self._retired)[:4]
             self._access, self._refresh = tokens.access_token, tokens.refresh_token
             self.refreshes += 1
             log.info("access token refreshed (refresh #%d)", self.refreshes)
@@ -247,8 +264,12 @@ class OAuthAuth:
         if not isinstance(data, dict):
             raise OAuthError("invalid_response", "not a JSON object", status=response.status)
         if "error" in data:
+            # The server's own texts, scrubbed like a portal's (core/redact.py): the request's
+            # query held the client secret and the refresh token.
             raise oauth_error_for(
-                str(data["error"]), str(data.get("error_description") or ""), status=response.status
+                scrub(str(data["error"]), self.secrets()),
+                scrub(str(data.get("error_description") or ""), self.secrets()),
+                status=response.status,
             )
         return _tokens_from(data, response.status)
 

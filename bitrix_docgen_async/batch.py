@@ -24,6 +24,7 @@ from bitrix_docgen_async.errors import (
     OAuthError,
     OperationTimeLimitError,
     OutcomeUnknownError,
+    RedirectError,
     ResponseError,
 )
 from bitrix_docgen_async.session import MAX_BATCH, CommandResult, _Ambiguous, _Refused
@@ -126,7 +127,12 @@ class Batch:
             session.stats.batches += 1
             try:
                 envelope = await session.exchange("batch", payload, session.auth.token)
-                reply = split_batch(envelope.result, {c.key: c.method for c in self.calls})
+                reply = split_batch(
+                    envelope.result,
+                    {c.key: c.method for c in self.calls},
+                    secrets=session.auth.secrets(),
+                    request_id=envelope.request_id,
+                )
             except _Refused as refused:
                 refusals += 1
                 session.stats.retries += 1
@@ -141,7 +147,7 @@ class Batch:
                     await asyncio.sleep(session.retry.delay(attempts))
                     continue
                 return self._settle_all(cause if reads_only else None, cause)
-            except (ApiError, OAuthError) as final:
+            except (ApiError, OAuthError, RedirectError) as final:
                 return self._settle_all(final)
             break
         session.stats.commands += len(self.calls)

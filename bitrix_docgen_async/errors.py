@@ -6,13 +6,19 @@ Bitrix24 makes *before* it executes anything (rate limit, operating budget), nev
 which the outcome of a write is unknown.
 
 This module is pure (no I/O, no asyncio) so that ``core/`` can raise these classes. No message
-built here contains a secret: callers pass only method names, codes and the portal's descriptions.
+built here contains a secret: callers pass only method names, codes, origins (``scheme://host``)
+and the portal's descriptions after :func:`~bitrix_docgen_async.core.redact.scrub`.
+
+Every class pickles with its message and attributes (job queues such as arq, taskiq and celery
+pickle a job's error to carry it to another process): :meth:`BitrixError.__reduce__` rebuilds an
+instance from its ``args`` and ``__dict__`` without calling ``__init__``, so a subclass with its
+own constructor needs nothing more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "AccessDeniedError",
@@ -26,6 +32,7 @@ __all__ = [
     "DocumentLimitError",
     "DownloadError",
     "InvalidRequestError",
+    "LimiterUnavailableError",
     "MethodNotFoundError",
     "NotFoundError",
     "OAuthError",
@@ -35,6 +42,7 @@ __all__ = [
     "PollTimeoutError",
     "QueryLimitExceededError",
     "RateLimitedError",
+    "RedirectError",
     "ResponseError",
     "ServerError",
     "TokenExpiredError",
@@ -43,11 +51,34 @@ __all__ = [
 ]
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def restore_exception(cls: type[E], args: tuple[Any, ...], state: dict[str, Any]) -> E:
+    """Rebuild an exception from its ``args`` and ``__dict__``, without calling ``__init__``.
+
+    The default pickling of an exception calls ``cls(*args)``, which fails (or builds another
+    message) for every class whose constructor takes something other than the message.
+    """
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+def reduce_exception(error: BaseException) -> tuple[Any, ...]:
+    """The ``__reduce__`` value that :func:`restore_exception` reverses (for any exception)."""
+    return (restore_exception, (type(error), error.args, dict(error.__dict__)))
+
+
 class BitrixError(Exception):
     """Root of every error this library raises."""
 
     #: True when sending the very same request again is safe and may succeed.
     retryable: ClassVar[bool] = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return reduce_exception(self)
 
 
 class ClientStateError(BitrixError, RuntimeError):
@@ -63,6 +94,8 @@ class ApiError(BitrixError):
         status: the HTTP status, or ``None`` for a command that failed inside a ``batch``
             (Bitrix24 reports those inside an HTTP 200).
         method: the REST method that failed, when known.
+        request_id: the portal's id of the HTTP request (its ``x-bitrix-ri`` response header,
+            protocol.md §11), to quote to Bitrix24 support; ``None`` when the reply had none.
     """
 
     def __init__(
@@ -72,11 +105,13 @@ class ApiError(BitrixError):
         *,
         status: int | None = None,
         method: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.code = code
         self.description = description
         self.status = status
         self.method = method
+        self.request_id = request_id
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -85,18 +120,6 @@ class ApiError(BitrixError):
         status = f" (HTTP {self.status})" if self.status is not None else ""
         detail = f": {self.description}" if self.description else ""
         return f"{where}{code}{detail}{status}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_api_error,
-            (type(self), self.code, self.description, self.status, self.method),
-        )
-
-
-def _rebuild_api_error(
-    cls: type[ApiError], code: str, description: str, status: int | None, method: str | None
-) -> ApiError:
-    return cls(code, description, status=status, method=method)
 
 
 class AuthError(ApiError):
@@ -171,11 +194,55 @@ class TransportError(BitrixError):
 
 
 class ConnectError(TransportError):
-    """No connection could be made: nothing was sent, so even a write may be sent again."""
+    """No connection could be made: nothing was sent, so even a write may be sent again.
+
+    Attributes:
+        address: ``host:port`` that refused (never a path: it can hold a webhook code).
+        attempts: how many connections were tried before giving up.
+        reason: what went wrong, e.g. ``"connection refused"``.
+    """
+
+    retryable = True
+
+    def __init__(
+        self, address: str, attempts: int = 1, *, reason: str = "connection refused"
+    ) -> None:
+        self.address = address
+        self.attempts = attempts
+        self.reason = reason
+        plural = "" if attempts == 1 else "s"
+        super().__init__(f"{reason} to {address} after {attempts} attempt{plural}")
+
+    def with_attempts(self, attempts: int) -> ConnectError:
+        """The same failure, counted over ``attempts`` tries (the session's retries)."""
+        return type(self)(self.address, attempts, reason=self.reason)
 
 
 class BitrixTimeoutError(TransportError):
     """No complete response within the client's timeout."""
+
+
+class RedirectError(BitrixError):
+    """The portal answered with a redirect that is not followed, so nothing was sent there.
+
+    A redirect to plain ``http`` would carry the webhook code (in the path) or the OAuth token
+    (in the body) in clear text, so it is refused, as is a redirect to another host over
+    anything but https (protocol.md §1.1: a moved portal redirects to its new https address).
+    The portal that redirected did not execute the call; sending it again would only be
+    redirected again, so it is not retryable.
+
+    Attributes:
+        origin: ``scheme://host[:port]`` that answered with the redirect.
+        target: ``scheme://host[:port]`` it pointed to, or ``None`` when it could not be read.
+        reason: why it was refused.
+    """
+
+    def __init__(self, origin: str, target: str | None, reason: str) -> None:
+        self.origin = origin
+        self.target = target
+        self.reason = reason
+        where = f" to {target}" if target else ""
+        super().__init__(f"refused a redirect from {origin}{where}: {reason}")
 
 
 class ResponseError(BitrixError):
@@ -205,6 +272,9 @@ class OutcomeUnknownError(BitrixError):
 
     def __init__(self, method: str, cause: BaseException) -> None:
         self.method = method
+        if not isinstance(cause, BitrixError):
+            # A foreign error's text can quote a URL (aiohttp's do), and it may not pickle.
+            cause = TransportError(f"{type(cause).__name__} (details withheld)")
         self.cause = cause
         super().__init__(
             f"{method}: the outcome is unknown after {type(cause).__name__}: {cause}; "
@@ -239,3 +309,13 @@ class PollTimeoutError(BitrixError):
     def __init__(self, pending: Sequence[Any]) -> None:
         self.pending = tuple(pending)
         super().__init__(f"{len(self.pending)} document(s) still pending at the deadline")
+
+
+class LimiterUnavailableError(BitrixError):
+    """The limiter's shared state (Redis) cannot be reached, so no request may be paced.
+
+    Raised at once when Redis cannot be reached at all when the limiter is first used, and
+    after ``reconnect_timeout`` seconds of waiting when it was lost mid-run. Never retryable by
+    itself: the calls waiting on it have already waited. Defined here (not with the Redis
+    backend) so that it can be caught without the ``redis`` extra installed.
+    """

@@ -41,6 +41,7 @@ from bitrix_docgen_async.errors import (
     OperationTimeLimitError,
     OutcomeUnknownError,
     QueryLimitExceededError,
+    RedirectError,
     ResponseError,
     ServerError,
     TokenExpiredError,
@@ -340,12 +341,18 @@ class Session:
         """
         try:
             response = await self.transport.post_json(self.auth.url_for(method), payload)
-        except TransportError as exc:
+        except (TransportError, ResponseError) as exc:  # ResponseError: a reply over the cap
             raise _Ambiguous(exc) from None
         self.stats.http_requests += 1
         self._follow_move(response)
         try:
-            return parse_response(response.status, response.body, method=method)
+            return parse_response(
+                response.status,
+                response.body,
+                method=method,
+                headers=response.headers,
+                secrets=self.auth.secrets(),
+            )
         except QueryLimitExceededError as exc:
             # The portal's bucket is full: ours must be empty too.
             self.stats.rate_limited += 1
@@ -375,7 +382,7 @@ class Session:
             await self._refused([command], refused.cause)
         except _Ambiguous as ambiguous:
             await self._ambiguous([command], ambiguous.cause)
-        except (ApiError, OAuthError) as exc:
+        except (ApiError, OAuthError, RedirectError) as exc:
             await self._release(command)
             self._fail(command, exc)
         else:
@@ -395,7 +402,10 @@ class Session:
         try:
             envelope = await self.exchange("batch", payload, stale)
             reply = split_batch(
-                envelope.result, {k: c.method for k, c in zip(keys, batch, strict=True)}
+                envelope.result,
+                {k: c.method for k, c in zip(keys, batch, strict=True)},
+                secrets=self.auth.secrets(),
+                request_id=envelope.request_id,
             )
         except _Refused as refused:
             await self._refused(batch, refused.cause)
@@ -406,7 +416,7 @@ class Session:
         except ResponseError as exc:
             await self._ambiguous(batch, exc)
             return
-        except (ApiError, OAuthError) as exc:
+        except (ApiError, OAuthError, RedirectError) as exc:
             for command in batch:
                 await self._release(command)
                 self._fail(command, exc)
@@ -518,7 +528,11 @@ class Session:
                 # (A refused connection sent nothing: any command may go again.)
                 self._fail(command, OutcomeUnknownError(command.method, cause))
             elif command.attempts >= self.retry.max_attempts:
-                self._fail(command, cause)
+                tries = command.attempts + 1
+                self._fail(
+                    command,
+                    cause.with_attempts(tries) if isinstance(cause, ConnectError) else cause,
+                )
             else:
                 command.attempts += 1
                 again.append(command)

@@ -3,6 +3,17 @@
 Nothing here logs or raises a URL: webhook URLs carry the secret code in their path, OAuth token
 requests carry the client secret and refresh token in their query, and ``*Machine`` URLs carry
 tokens (protocol.md §8.6). Errors name the host and the failure kind only.
+
+Bounds, so that a misbehaving server (or a man in the middle) cannot hold a call or the memory:
+
+* a redirect is followed only as :mod:`~bitrix_docgen_async.core.redirects` allows (https, or
+  loopback to loopback for a local test portal), at most three times;
+* a reply body is read in chunks and given up past ``Timeouts.max_reply_bytes`` once decoded
+  (a gzip bomb stops at the cap, not at the end of its expansion);
+* every request has a total deadline, ``Timeouts.total``, besides the read timeout between two
+  chunks, so a reply dripping a byte at a time ends at the deadline too. Downloads stream to disk
+  and have no total deadline (a large file on a slow line takes as long as it takes); the read
+  timeout still bounds each chunk.
 """
 
 from __future__ import annotations
@@ -16,41 +27,70 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
-from yarl import URL
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from bitrix_docgen_async._version import __version__
+from bitrix_docgen_async.core.redirects import REDIRECT_STATUSES, follow_redirect, origin_of
 from bitrix_docgen_async.errors import (
+    BitrixError,
     BitrixTimeoutError,
     ClientStateError,
     ConnectError,
+    RedirectError,
+    ResponseError,
     TransportError,
 )
 
-__all__ = ["HttpResponse", "Timeouts", "Transport"]
+__all__ = ["HttpResponse", "Timeouts", "Transport", "origin_of"]
 
 log = logging.getLogger("bitrix_docgen_async.transport")
 
 USER_AGENT = f"bitrix_docgen_async/{__version__}"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 3
+#: Chunks a reply body is read in; the cap is checked after each one.
+_CHUNK = 1 << 16
+#: The default cap on a decoded reply: docgen replies are kilobytes; a batch of 50 lists of 50
+#: rows with every field stays well under a few MiB.
+DEFAULT_MAX_REPLY_BYTES = 64 << 20
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"Timeouts.{attribute.name} must be a number > 0")
 
 
 @attrs.frozen
 class Timeouts:
-    """Client-side timeouts, in seconds.
+    """Client-side bounds on one HTTP request: timeouts in seconds, and the reply's size.
 
     The read timeout sits *above* the portal's own 60 s cut-off (protocol.md §1.2), so that the
     portal, not the client, ends a slow call: a client that gives up first and retries a
-    ``document.add`` that is still rendering creates a duplicate.
+    ``document.add`` that is still rendering creates a duplicate. The total deadline sits above
+    both, so it only ends a reply that keeps trickling in.
+
+    Attributes:
+        connect: to get a connection (from the pool, or a new one).
+        read: the longest silence between two chunks of the reply.
+        total: the whole request, from connecting to the last byte of the reply (not used for
+            file downloads, which stream to disk). A reply still arriving at the deadline
+            raises :class:`~bitrix_docgen_async.BitrixTimeoutError`.
+        max_reply_bytes: the largest reply body (after gzip/deflate decoding) read into memory;
+            a larger one raises :class:`~bitrix_docgen_async.ResponseError` (not for file
+            downloads, which stream to disk).
     """
 
-    connect: float = 10.0
-    read: float = 90.0
+    connect: float = attrs.field(default=10.0, validator=_positive)
+    read: float = attrs.field(default=90.0, validator=_positive)
+    total: float = attrs.field(default=180.0, validator=_positive)
+    max_reply_bytes: int = attrs.field(default=DEFAULT_MAX_REPLY_BYTES, validator=_positive)
 
 
 @attrs.frozen
 class HttpResponse:
-    """What came back: the status, the headers, the whole body, and the URL finally used."""
+    """What came back: the status, the headers, the whole body, and the URL finally used.
+
+    ``headers`` compares names case-insensitively (``headers["x-bitrix-ri"]``).
+    """
 
     status: int
     headers: Mapping[str, str]
@@ -58,23 +98,76 @@ class HttpResponse:
     url: str
 
 
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: the only part of it that is safe to show."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+def _address(url: str) -> str:
+    """``host:port`` of a URL (the default port filled in): safe to show, unlike the path."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<unreadable address>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port or (443 if parts.scheme == 'https' else 80)}"
 
 
-def _failure(verb: str, host: str, exc: BaseException) -> TransportError:
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "TLS certificate rejected"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)  # aiohttp >= 3.10
+    if dns_error is not None and isinstance(exc, dns_error):
+        return "cannot resolve the host"
+    if isinstance(exc.os_error, ConnectionRefusedError):
+        return "connection refused"
+    return "cannot connect"
+
+
+def _failure(verb: str, url: str, exc: BaseException) -> TransportError:
     """Our error for an aiohttp failure, naming only the kind and the host.
 
     aiohttp's messages can contain the URL (and so a webhook code or a token).
     """
+    host = origin_of(url)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # Refused, unresolvable or a failed TLS handshake: the request never left.
+        return ConnectError(_address(url), reason=_connect_reason(exc))
     if isinstance(exc, TimeoutError):
         return BitrixTimeoutError(f"{verb} to {host}: no complete response in time")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        # Refused or unresolvable: the request never left, whatever it was.
-        return ConnectError(f"{verb} to {host} failed: {type(exc).__name__}")
     return TransportError(f"{verb} to {host} failed: {type(exc).__name__}")
+
+
+def _too_large(status: int, limit: int) -> ResponseError:
+    return ResponseError(
+        f"the reply is too large: over {limit} bytes (Timeouts.max_reply_bytes)",
+        status=status,
+        detail=("too large",),
+    )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The decoded body, or ``None`` (the connection closed) once it grows past ``limit``.
+
+    aiohttp inflates gzip/deflate as the chunks are read, so the cap holds for the decoded size
+    and a compression bomb costs at most ``limit`` plus one chunk.
+    """
+    declared = response.content_length
+    if declared is not None and declared > limit and not response.headers.get("Content-Encoding"):
+        response.close()
+        return None
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            # Closed, not released: the rest of the body must not be read into the pool.
+            response.close()
+            return None
+    return bytes(body)
+
+
+def _headers(response: aiohttp.ClientResponse) -> Mapping[str, str]:
+    return CIMultiDictProxy(CIMultiDict(response.headers))
 
 
 class Transport:
@@ -82,7 +175,7 @@ class Transport:
 
     Args:
         session: a session of the caller's; it is used as is and never closed here.
-        timeouts: connect and read timeouts.
+        timeouts: connect, read and total timeouts, and the cap on a reply's size.
         user_agent: sent on every request (the docs ask for a meaningful one).
     """
 
@@ -96,8 +189,13 @@ class Transport:
         self._session = session
         self._owned = False
         self._timeout = aiohttp.ClientTimeout(
+            total=timeouts.total, connect=timeouts.connect, sock_read=timeouts.read
+        )
+        # Downloads stream to disk: no total deadline, only the silence between chunks.
+        self._download_timeout = aiohttp.ClientTimeout(
             total=None, connect=timeouts.connect, sock_read=timeouts.read
         )
+        self._max_reply = timeouts.max_reply_bytes
         self.user_agent = user_agent
 
     async def open(self) -> None:
@@ -126,6 +224,13 @@ class Transport:
 
         Bitrix24 answers calls to a portal's old address with a 302 to the new one; following it
         blindly would turn the POST into a GET and lose the body (protocol.md §1.1).
+
+        Raises:
+            RedirectError: a redirect to plain http or to another host without https, or more
+                than three redirects; nothing was sent to the target.
+            ResponseError: the reply is larger than ``Timeouts.max_reply_bytes``.
+            TransportError: no response (``ConnectError``: nothing sent;
+                ``BitrixTimeoutError``: past the read timeout or the total deadline).
         """
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
@@ -136,15 +241,19 @@ class Transport:
         for _ in range(_MAX_REDIRECTS + 1):
             response = await self._send("POST", url, data=body, headers=headers)
             location = response.headers.get("Location")
-            if response.status not in _REDIRECTS or not location:
+            if response.status not in REDIRECT_STATUSES or not location:
                 return response
-            new_url = str(URL(url).join(URL(location)))
+            new_url = follow_redirect(url, location)  # RedirectError: refused, nothing sent
             log.info("portal moved: %s -> %s", origin_of(url), origin_of(new_url))
             url = new_url
-        raise TransportError(f"too many redirects from {origin_of(url)}")
+        raise RedirectError(origin_of(url), None, f"more than {_MAX_REDIRECTS} redirects")
 
     async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:
-        """GET ``url`` (used for the OAuth token endpoint)."""
+        """GET ``url`` (used for the OAuth token endpoint). A redirect is returned, not followed.
+
+        The token request's query holds the client secret and the refresh token: it is never
+        re-sent anywhere else.
+        """
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         return await self._send("GET", url, params=params, headers=headers)
 
@@ -153,38 +262,64 @@ class Transport:
     ) -> tuple[int, Mapping[str, str]]:
         """GET ``url`` and stream a 200 body into ``file`` chunk by chunk (memory stays flat).
 
-        Returns the status and headers; the body of any other status is read and dropped.
+        Redirects are followed under the same rule as calls (https, or loopback to loopback), at
+        most three times: a ``*Machine`` URL's redirect target may carry a token too.
+
+        Returns:
+            The status and headers; the body of any other status is dropped unread past
+            ``Timeouts.max_reply_bytes``.
+
+        Raises:
+            RedirectError: a redirect that is not followed.
+            TransportError: no complete response.
         """
-        host = origin_of(url)
-        failure: TransportError | None = None
-        status, head = 0, {}
-        try:
-            async with self.session.get(url, headers=dict(headers), timeout=self._timeout) as reply:
-                status, head = reply.status, dict(reply.headers)
-                if status == 200:
-                    async for chunk in reply.content.iter_chunked(chunk_size):
-                        file.write(chunk)
-                else:
-                    await reply.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            failure = _failure("GET", host, exc)
-        if failure is not None:
-            raise failure
-        log.debug("GET %s (download) -> %d", host, status)
-        return status, head
+        failure: BitrixError | None = None
+        status: int = 0
+        head: Mapping[str, str] = {}
+        for _ in range(_MAX_REDIRECTS + 1):
+            location: str | None = None
+            try:
+                async with self.session.get(
+                    url,
+                    headers=dict(headers),
+                    allow_redirects=False,
+                    timeout=self._download_timeout,
+                ) as reply:
+                    status, head = reply.status, _headers(reply)
+                    location = head.get("Location") if status in REDIRECT_STATUSES else None
+                    if status == 200:
+                        async for chunk in reply.content.iter_chunked(chunk_size):
+                            file.write(chunk)
+                    else:
+                        await _read_capped(reply, self._max_reply)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                failure = _failure("GET", url, exc)
+            if failure is not None:
+                # Raised outside the except block so that no __context__ carries the URL along.
+                raise failure
+            if not location:
+                log.debug("GET %s (download) -> %d", origin_of(url), status)
+                return status, head
+            new_url = follow_redirect(url, location)  # RedirectError: refused
+            log.debug("download redirected: %s -> %s", origin_of(url), origin_of(new_url))
+            url = new_url
+        raise RedirectError(origin_of(url), None, f"more than {_MAX_REDIRECTS} redirects")
 
     async def _send(self, verb: str, url: str, **kwargs: Any) -> HttpResponse:
         started = time.perf_counter()
         host = origin_of(url)
-        failure: TransportError | None = None
+        failure: BitrixError | None = None
         try:
             async with self.session.request(
                 verb, url, allow_redirects=False, timeout=self._timeout, **kwargs
             ) as response:
-                data = await response.read()
-                result = HttpResponse(response.status, dict(response.headers), data, url)
+                data = await _read_capped(response, self._max_reply)
+                if data is None:
+                    failure = _too_large(response.status, self._max_reply)
+                else:
+                    result = HttpResponse(response.status, _headers(response), data, url)
         except (TimeoutError, aiohttp.ClientError) as exc:
-            failure = _failure(verb, host, exc)
+            failure = _failure(verb, url, exc)
         if failure is not None:
             # Raised outside the except block so that no __context__ carries the URL along.
             raise failure
@@ -193,7 +328,7 @@ class Transport:
             verb,
             host,
             result.status,
-            len(data),
+            len(result.body),
             (time.perf_counter() - started) * 1000,
         )
         return result

@@ -8,8 +8,14 @@ Pure: bytes in, values or exceptions out (protocol.md §1.3, §1.4, §2, §4).
   PY raises an ``error`` found in a 2xx body too) -> the :class:`ApiError` from
   :func:`~bitrix_docgen_async.core.errormap.error_for`, raised.
 * Anything else (an nginx HTML page, truncated JSON, a JSON array) -> :class:`ResponseError`.
-  Its message never quotes a response body: a 2xx body may hold tokens or personal data. Only the
-  ``<title>`` of an HTML error page (non-2xx) is shown, cut to 100 characters.
+  Its message never quotes a response body: a 2xx body may hold tokens or personal data, and an
+  error page may echo the request path, which holds the webhook code. An HTML page is described
+  by its status, content type and size only.
+* The portal's ``error`` and ``error_description`` are kept in the error (they are its
+  explanation) after :func:`~bitrix_docgen_async.core.redact.scrub`: URLs, ``/rest/`` paths,
+  token-shaped strings and the caller's known secrets are blanked out.
+* The ``x-bitrix-ri`` response header (the portal's request id, protocol.md §11) becomes the
+  error's ``request_id``.
 * ``batch`` answers 200 even when commands fail; :func:`split_batch` splits its inner ``result``
   per command id (§2).
 """
@@ -19,18 +25,31 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from bitrix_docgen_async.core.errormap import error_for
+from bitrix_docgen_async.core.redact import scrub
 from bitrix_docgen_async.errors import ApiError, ResponseError
 
-__all__ = ["BatchReply", "Envelope", "TimeInfo", "parse_response", "split_batch"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "BatchReply",
+    "Envelope",
+    "TimeInfo",
+    "header",
+    "parse_response",
+    "request_id_of",
+    "split_batch",
+]
 
-_TITLE_LIMIT = 100
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+#: The portal's request id header (protocol.md §11) and the shape an id is accepted in: a header
+#: is untrusted text that ends up in a message, so anything else is dropped.
+REQUEST_ID_HEADER = "x-bitrix-ri"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+\-]+/[A-Za-z0-9!#$&^_.+\-]+")
 # protocol.md §4.1: an error code is "a string of digits, Latin letters and underscores".
 _CODE_LIKE = re.compile(r"[A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -125,12 +144,15 @@ class Envelope:
         time: the request's ``time`` block, or ``None`` when absent.
         total: the list total (§6), or ``None`` when absent.
         next: the ``start`` of the next page (§6), or ``None`` when there is none.
+        request_id: the portal's id of the request (``x-bitrix-ri``, §11), when sent; pass it
+            to :func:`split_batch` so that the commands' errors carry it.
     """
 
     result: Any
     time: TimeInfo | None = None
     total: int | None = None
     next: int | None = None
+    request_id: str | None = None
 
 
 @attrs.frozen
@@ -196,22 +218,46 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard constant {name}")
 
 
-def _not_json(status: int, text: str, problem: str) -> ResponseError:
+def header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """A header's value, the name compared case-insensitively (any mapping will do)."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    for key, found in headers.items():
+        if key.lower() == wanted:
+            return found
+    return None
+
+
+def request_id_of(headers: Mapping[str, str] | None) -> str | None:
+    """The portal's request id (``x-bitrix-ri``, protocol.md §11), if it is there and sane."""
+    value = header(headers, REQUEST_ID_HEADER)
+    if value is None:
+        return None
+    value = value.strip()
+    return value if _REQUEST_ID.fullmatch(value) else None
+
+
+def _content_type(headers: Mapping[str, str] | None) -> str:
+    value = (header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    return value if _CONTENT_TYPE.fullmatch(value) else "no content type"
+
+
+def _not_json(status: int, text: str, size: int, content_type: str, problem: str) -> ResponseError:
     stripped = text.lstrip()
-    if stripped.startswith("<"):
-        # An nginx/Apache error page (502, 504, a 403 from a WAF). Its title is all that helps;
-        # a 2xx HTML page may be an application page with data in it, so nothing is quoted.
-        message = "not JSON: an HTML page"
-        if not 200 <= status < 300:
-            found = _TITLE.search(stripped[:4096])
-            title = " ".join(found.group(1).split())[:_TITLE_LIMIT] if found else ""
-            if title:
-                message += f" titled {title!r}"
+    if stripped.startswith("<") or content_type in ("text/html", "application/xhtml+xml"):
+        # An nginx/Apache error page (502, 504, a 403 from a WAF). Described, never quoted: its
+        # title or body may echo the request path, which holds the webhook code (§1.1), and a
+        # 2xx page may be an application page with personal data in it.
+        message = f"not JSON: an HTML page ({content_type}, {size} bytes)"
         return ResponseError(message, status=status, detail=(problem,))
-    return ResponseError(f"not JSON: {problem}", status=status)
+    return ResponseError(f"not JSON: {problem} ({content_type}, {size} bytes)", status=status)
 
 
-def _decode(status: int, body: bytes) -> object:
+def _decode(status: int, body: bytes, content_type: str) -> object:
     """Decode a JSON body (UTF-8, a BOM tolerated) or raise :class:`ResponseError`."""
     raw = bytes(body)
     if not raw.strip():
@@ -219,7 +265,9 @@ def _decode(status: int, body: bytes) -> object:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ResponseError("not JSON: the body is not UTF-8", status=status) from None
+        raise ResponseError(
+            f"not JSON: the body is not UTF-8 ({content_type}, {len(raw)} bytes)", status=status
+        ) from None
     # The ResponseError is raised outside the except block so that it does not chain the
     # JSONDecodeError, whose ``doc`` attribute holds the whole body.
     try:
@@ -235,7 +283,7 @@ def _decode(status: int, body: bytes) -> object:
         problem = str(exc)
     except RecursionError:
         problem = "nested too deeply"
-    raise _not_json(status, text, problem)
+    raise _not_json(status, text, len(raw), content_type, problem)
 
 
 def _wire_text(value: object) -> str:
@@ -262,13 +310,44 @@ def _error_parts(payload: Mapping[str, Any]) -> tuple[str, str]:
     return _wire_text(error), _wire_text(description)
 
 
-def parse_response(status: int, body: bytes, *, method: str | None = None) -> Envelope:
+def _portal_error(
+    code: str,
+    description: str,
+    *,
+    status: int | None,
+    method: str | None,
+    secrets: Iterable[str],
+    request_id: str | None,
+) -> ApiError:
+    """The mapped error, classified on the raw texts and carrying the scrubbed ones."""
+    secrets = tuple(secrets)
+    error = error_for(code, description, status=status, method=method, request_id=request_id)
+    clean_code, clean_description = scrub(code, secrets), scrub(description, secrets)
+    if (clean_code, clean_description) == (code, description):
+        return error
+    return type(error)(
+        clean_code, clean_description, status=error.status, method=method, request_id=request_id
+    )
+
+
+def parse_response(
+    status: int,
+    body: bytes,
+    *,
+    method: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> Envelope:
     """Parse one HTTP response of a REST call.
 
     Args:
         status: the HTTP status.
         body: the raw response body.
         method: the REST method called, for the error's message.
+        headers: the response headers: ``Content-Type`` describes a body that is not JSON, and
+            ``x-bitrix-ri`` becomes the error's ``request_id``.
+        secrets: the credentials' secrets (webhook code, tokens), blanked out of the portal's
+            error texts wherever they occur (:func:`~bitrix_docgen_async.core.redact.scrub`).
 
     Returns:
         The success :class:`Envelope` (2xx with a ``result``).
@@ -279,12 +358,19 @@ def parse_response(status: int, body: bytes, *, method: str | None = None) -> En
         ResponseError: for anything not understood: not JSON, not an object, an HTTP error
             without an ``error``, neither ``result`` nor ``error``, unreadable ``total``/``next``.
     """
-    data = _decode(status, body)
+    data = _decode(status, body, _content_type(headers))
     if not isinstance(data, dict):
         raise ResponseError(f"the JSON is not an object but {_kind(data)}", status=status)
     if "error" in data:
         code, description = _error_parts(data)
-        raise error_for(code, description, status=status, method=method)
+        raise _portal_error(
+            code,
+            description,
+            status=status,
+            method=method,
+            secrets=secrets,
+            request_id=request_id_of(headers),
+        )
     if status >= 400:
         raise ResponseError("an HTTP error without an error envelope", status=status)
     if "result" not in data:
@@ -296,6 +382,7 @@ def parse_response(status: int, body: bytes, *, method: str | None = None) -> En
         time=TimeInfo.from_wire(data.get("time")),
         total=_count(data.get("total"), "total", status),
         next=_count(data.get("next"), "next", status),
+        request_id=request_id_of(headers),
     )
 
 
@@ -316,7 +403,13 @@ def _section(container: Mapping[str, Any], name: str) -> dict[str, Any]:
     raise ResponseError(f"batch section {name} is {_kind(value)}", status=200)
 
 
-def _command_error(key: str, value: object, methods: Mapping[str, str] | None) -> ApiError:
+def _command_error(
+    key: str,
+    value: object,
+    methods: Mapping[str, str] | None,
+    secrets: tuple[str, ...],
+    request_id: str | None,
+) -> ApiError:
     method = methods.get(key) if methods is not None else None
     if isinstance(value, Mapping):
         code, description = _error_parts(value)
@@ -327,16 +420,27 @@ def _command_error(key: str, value: object, methods: Mapping[str, str] | None) -
     else:
         code, description = _wire_text(value), ""
     # status None: the batch call itself answered 200 (protocol.md §2).
-    return error_for(code, description, status=None, method=method)
+    return _portal_error(
+        code, description, status=None, method=method, secrets=secrets, request_id=request_id
+    )
 
 
-def split_batch(result: object, methods: Mapping[str, str] | None = None) -> BatchReply:
+def split_batch(
+    result: object,
+    methods: Mapping[str, str] | None = None,
+    *,
+    secrets: Iterable[str] = (),
+    request_id: str | None = None,
+) -> BatchReply:
     """Split the ``result`` of a batch reply.
 
     Args:
         result: the top-level ``result`` of the batch envelope, i.e. the object holding
             ``result``, ``result_error``, ``result_total``, ``result_next``, ``result_time``.
         methods: command key -> REST method, to name the method in each mapped error.
+        secrets: the credentials' secrets, blanked out of the commands' error texts.
+        request_id: the batch request's ``x-bitrix-ri`` (:func:`request_id_of`), carried by
+            every command error.
 
     Returns:
         The per-command :class:`BatchReply`.
@@ -351,8 +455,9 @@ def split_batch(result: object, methods: Mapping[str, str] | None = None) -> Bat
     if not isinstance(result, dict):
         raise ResponseError(f"batch result is {_kind(result)}, not an object", status=200)
 
+    known = tuple(secrets)
     errors = {
-        key: _command_error(key, value, methods)
+        key: _command_error(key, value, methods, known, request_id)
         for key, value in _section(result, "result_error").items()
     }
     # A failed command should not also be in `result`; if it were, trust the error, so that a

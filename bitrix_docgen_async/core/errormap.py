@@ -157,6 +157,7 @@ def error_for(
     *,
     status: int | None = None,
     method: str | None = None,
+    request_id: str | None = None,
 ) -> ApiError:
     """Map a portal error to the right ApiError subclass instance.
 
@@ -167,6 +168,7 @@ def error_for(
         status: the HTTP status, or ``None`` for a command inside a ``batch``. Advisory only: a
             known code wins over it.
         method: the REST method that failed, when known.
+        request_id: the portal's request id (``x-bitrix-ri``), when the reply had one.
 
     Returns:
         An instance (not raised) of the matching :class:`ApiError` subclass.
@@ -175,7 +177,9 @@ def error_for(
     description_text = _text(description)
     status_value = status if isinstance(status, int) and not isinstance(status, bool) else None
     cls = _classify(code_text, description_text, status_value)
-    return cls(code_text, description_text, status=status_value, method=method)
+    return cls(
+        code_text, description_text, status=status_value, method=method, request_id=request_id
+    )
 
 
 def oauth_error_for(code: str, description: str = "", *, status: int | None = None) -> OAuthError:

@@ -17,6 +17,7 @@ from typing import Any, Final
 from urllib.parse import quote_plus
 
 from bitrix_docgen_async.core.encoding import parse_str
+from bitrix_docgen_async.errors import reduce_exception
 from bitrix_docgen_async.models.events import DocumentEvent, DocumentEventType
 
 __all__ = [
@@ -45,6 +46,10 @@ class InvalidEventError(ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}" if field else problem)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled from args and attributes: the constructor does not take the message.
+        return reduce_exception(self)
 
 
 class UnknownEventError(InvalidEventError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
+from bitrix_docgen_async.errors import reduce_exception
 from bitrix_docgen_async.testing.records import (
     DocumentRecord,
     EventBinding,
@@ -57,6 +58,10 @@ class PortalError(Exception):
         self.code = code
         self.description = description
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled from args and attributes: the constructor does not take the message.
+        return reduce_exception(self)
 
     def payload(self) -> dict[str, str]:
         """The JSON error body."""

@@ -242,7 +242,10 @@ def test_html_502_page() -> None:
         parse_response(502, NGINX_502, method="crm.documentgenerator.document.add")
     assert info.value.status == 502
     message = str(info.value)
-    assert "502 Bad Gateway" in message
+    # Described (status, size), never quoted: a title can echo the request path (issue 11 §6).
+    assert "an HTML page" in message and "HTTP 502" in message
+    assert f"{len(NGINX_502)} bytes" in message
+    assert "Bad Gateway" not in message
     assert "nginx" not in message
     assert len(message) < 300
 
