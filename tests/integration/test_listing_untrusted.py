@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bitrix_docgen_async import DocgenClient
+from bitrix_docgen_async.cli import main
 from bitrix_docgen_async.testing import FakePortal
 from bitrix_docgen_async.testing.state import CallContext, PortalError
 
@@ -158,3 +159,21 @@ async def test_the_window_follows_next_when_a_page_comes_back_short(
     asked = lying_portal(portal, short_third)
     assert await walk(client) == ids[:110] + ids[150:]
     assert asked == [0, 50, 100, 150]
+
+
+async def test_the_cli_list_with_a_limit_stops_on_an_empty_page(
+    portal: FakePortal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(portal, 30)
+
+    def endless(start: int, rows: list[dict[str, Any]], _: int) -> Paged:
+        return {"documents": rows[start : start + 50]}, 1e12, start + 50
+
+    asked = lying_portal(portal, endless)
+    monkeypatch.setenv("BITRIX_WEBHOOK_URL", portal.webhook_url)
+    async with asyncio.timeout(30):
+        code = await asyncio.to_thread(main, ["documents", "list", "--limit", "100"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Documents (30 of 1000000000000)" in out
+    assert asked == [0, 50]
