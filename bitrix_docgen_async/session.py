@@ -28,9 +28,10 @@ import attrs
 
 from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async.auth import Auth
-from bitrix_docgen_async.core.encoding import build_command
+from bitrix_docgen_async.core.encoding import build_command, encode_form_body
 from bitrix_docgen_async.core.envelope import Envelope, TimeInfo, parse_response, split_batch
 from bitrix_docgen_async.core.methods import method_info, normalize_method
+from bitrix_docgen_async.core.params import normalize_params
 from bitrix_docgen_async.core.ratelimit import CostEstimate
 from bitrix_docgen_async.errors import (
     ApiError,
@@ -191,11 +192,7 @@ class Session:
         name = normalize_method(method)
         if name == "batch":
             raise ValueError("send batches with client.batch(), not call('batch')")
-        if params is None:
-            params = {}
-        if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a mapping, got {type(params).__name__}")
-        plain = dict(params)
+        plain = normalize_params(params)  # one wire form: refuse the unsendable up front
         return name, plain, build_command(name, plain)
 
     async def call(
@@ -339,8 +336,9 @@ class Session:
             _Ambiguous: no readable answer.
             ApiError: the portal's final answer.
         """
+        body = encode_form_body(payload)  # the batch commands' encoder: one wire form
         try:
-            response = await self.transport.post_json(self.auth.url_for(method), payload)
+            response = await self.transport.post_form(self.auth.url_for(method), body)
         except (TransportError, ResponseError) as exc:  # ResponseError: a reply over the cap
             raise _Ambiguous(exc) from None
         self.stats.http_requests += 1

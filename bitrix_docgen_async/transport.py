@@ -238,6 +238,10 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": self.user_agent,
         }
+        return await self._post(url, body, headers)
+
+    async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
+        """POST ``body``; a redirect to a new portal host is re-sent as the same POST."""
         for _ in range(_MAX_REDIRECTS + 1):
             response = await self._send("POST", url, data=body, headers=headers)
             location = response.headers.get("Location")
@@ -247,6 +251,20 @@ class Transport:
             log.info("portal moved: %s -> %s", origin_of(url), origin_of(new_url))
             url = new_url
         raise RedirectError(origin_of(url), None, f"more than {_MAX_REDIRECTS} redirects")
+
+    async def post_form(self, url: str, body: bytes) -> HttpResponse:
+        """POST an ``application/x-www-form-urlencoded`` ``body`` (a REST call or a ``batch``).
+
+        Bitrix24 reads a form body with PHP's ``parse_str``, the same way it reads a batch
+        command's query, so lone and batched calls share one wire form (protocol.md §1.2).
+        Redirects are handled as by :meth:`post_json`.
+        """
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+        }
+        return await self._post(url, body, headers)
 
     async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:
         """GET ``url`` (used for the OAuth token endpoint). A redirect is returned, not followed.

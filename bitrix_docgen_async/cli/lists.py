@@ -14,6 +14,7 @@ from bitrix_docgen_async.cli.commands import webhook_client
 from bitrix_docgen_async.cli.errors import EXIT_OK
 from bitrix_docgen_async.cli.output import make_console, make_table
 from bitrix_docgen_async.cli.ranges import entity_type_name
+from bitrix_docgen_async.core.paging import following_start
 from bitrix_docgen_async.models import Document
 
 __all__ = ["list_documents", "list_numerators", "list_templates"]
@@ -91,7 +92,8 @@ async def list_documents(args: argparse.Namespace) -> int:
             while start is not None and len(documents) < args.limit:
                 page = await listing.page(start)
                 documents.extend(page.items)
-                total, start = page.total, page.next
+                # an empty page or a next that does not advance ends the walk (core.paging)
+                total, start = page.total, following_start(start, page.next, len(page.items))
             documents = documents[: args.limit]
     rows = [
         (

@@ -37,6 +37,7 @@ from typing import Any, Final
 __all__ = [
     "MAX_INPUT_NESTING_LEVEL",
     "build_command",
+    "encode_form_body",
     "encode_query",
     "parse_str",
     "php_list",
@@ -123,6 +124,27 @@ def build_command(method: str, params: Mapping[str, Any] | None) -> str:
         raise ValueError(f"not a method name: {method!r}")
     query = encode_query(params) if params else ""
     return f"{method}?{query}" if query else method
+
+
+def encode_form_body(params: Mapping[str, Any]) -> bytes:
+    """An ``application/x-www-form-urlencoded`` request body holding ``params``.
+
+    The same encoder as a batch command's query (:func:`encode_query`), so a call sent alone
+    and the same call sent inside a ``batch`` reach the portal's ``parse_str`` as the same
+    variables (docs/wire-form.md).
+
+    Args:
+        params: the parameters, best first put through
+            :func:`~bitrix_docgen_async.core.params.normalize_params`.
+
+    Returns:
+        The body (ASCII: every byte outside ``[A-Za-z0-9._-]`` is percent-encoded).
+
+    Raises:
+        TypeError: as :func:`encode_query`.
+        ValueError: as :func:`encode_query`.
+    """
+    return encode_query(params).encode("ascii")
 
 
 def parse_str(query: str | bytes) -> dict[str, Any]:

@@ -7,7 +7,6 @@ test's own (an old portal address answering 302, a server recording what it rece
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from bitrix_docgen_async import (
     TransportError,
     __version__,
 )
+from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.testing import FakePortal, Faults
 from tests.helpers import FAST_RETRY
 
@@ -113,7 +113,7 @@ async def test_a_moved_portal_gets_the_same_post_and_later_calls_go_straight_the
 # -- 2. headers -----------------------------------------------------------------------------------
 
 
-async def test_every_request_carries_user_agent_and_json_content_type() -> None:
+async def test_every_request_carries_user_agent_and_form_content_type() -> None:
     received: list[dict[str, Any]] = []
 
     async def record(request: web.Request) -> web.StreamResponse:
@@ -123,11 +123,11 @@ async def test_every_request_carries_user_agent_and_json_content_type() -> None:
                 "method": request.method,
                 "path": request.path,
                 "headers": dict(request.headers),
-                "body": json.loads(body),
+                "body": parse_str(body),
             }
         )
         if request.path.endswith("/batch"):
-            keys = list(json.loads(body)["cmd"])
+            keys = list(parse_str(body)["cmd"])
             result: Any = {
                 "result": {key: {"ok": key} for key in keys},
                 "result_error": [],
@@ -167,9 +167,9 @@ async def test_every_request_carries_user_agent_and_json_content_type() -> None:
     for request in received:
         headers = request["headers"]
         assert headers["User-Agent"] == f"bitrix_docgen_async/{__version__}"
-        assert headers["Content-Type"] == "application/json"
+        assert headers["Content-Type"] == "application/x-www-form-urlencoded"
         assert headers["Accept"] == "application/json"
-    assert received[0]["body"] == {"id": 1}
+    assert received[0]["body"] == {"id": "1"}
     assert received[2]["body"] == {"auth": "access"}
 
 
