@@ -13,7 +13,6 @@ whose add was interrupted) the document is looked up by template and entity firs
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import os
@@ -26,6 +25,7 @@ import attrs
 
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.pdf import PdfState
+from bitrix_docgen_async.download import remove_stale_parts
 from bitrix_docgen_async.errors import BitrixError, NotFoundError, OutcomeUnknownError
 from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.models import Document
@@ -221,14 +221,6 @@ class _Run:
             return GenerationResult(entity_id, document, error=exc, document_id=doc_id)
 
 
-def _remove_leftovers(folder: Path) -> None:
-    """Delete temp files a killed run left (a resumed run owns its download folder)."""
-    for leftover in folder.glob(".document-*.part") if folder.is_dir() else ():
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
-            log.info("removed %s left by an interrupted run", leftover.name)
-
-
 async def _ids(entity_ids: Iterable[int] | AsyncIterable[int]) -> AsyncIterator[int]:
     if isinstance(entity_ids, AsyncIterable):
         async for entity_id in entity_ids:
@@ -276,7 +268,7 @@ async def generate_many(
         reconcile_delay=reconcile_delay,
     )
     if run.journal is not None and run.download_dir is not None:
-        _remove_leftovers(run.download_dir)
+        remove_stale_parts(run.download_dir)
     results: asyncio.Queue[GenerationResult | None] = asyncio.Queue(maxsize=max_in_flight)
     slots = asyncio.Semaphore(max_in_flight)
     tasks: set[asyncio.Task[None]] = set()
