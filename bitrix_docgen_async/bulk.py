@@ -13,6 +13,7 @@ whose add was interrupted) the document is looked up by template and entity firs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -24,12 +25,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bitrix_docgen_async.core import validate as check
-from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.download import remove_stale_parts
-from bitrix_docgen_async.errors import BitrixError, NotFoundError, OutcomeUnknownError
+from bitrix_docgen_async.errors import (
+    BitrixError,
+    DownloadError,
+    NotFoundError,
+    OutcomeUnknownError,
+)
 from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.models import Document
-from bitrix_docgen_async.polling import document_state
+from bitrix_docgen_async.polling import iter_ready
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
@@ -174,21 +179,21 @@ class _Run:
         return document
 
     async def wait(self, document: Document) -> Document:
-        queue = self.client.pdf_poller.watch([document])
-        try:
-            _, outcome = await asyncio.wait_for(queue.get(), self.pdf_timeout)
-        except TimeoutError:
-            raise BitrixError(
-                f"document {document.id}: no PDF within {self.pdf_timeout:g} s"
-            ) from None
-        finally:
-            self.client.pdf_poller.unwatch(queue)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        if document_state(outcome) is PdfState.FAILED:
-            raise BitrixError(
-                f"document {outcome.id}: PDF conversion failed: "
-                f"{outcome.transformation_error_code} {outcome.transformation_error_message}"
+        """The document once its PDF is ready: the poller's one rule, as ``wait_for_pdf``.
+
+        Raises:
+            PollTimeoutError: no PDF within ``pdf_timeout`` (``pending`` holds the document).
+            DownloadError: the portal reports that the conversion failed.
+        """
+        ready = iter_ready(self.client.pdf_poller, [document], self.pdf_timeout)
+        async with contextlib.aclosing(ready) as outcomes:
+            outcome = await anext(outcomes)
+        if outcome.pdf_failed:
+            raise DownloadError(
+                outcome.id,
+                "pdf",
+                "its PDF conversion failed: "
+                f"{outcome.transformation_error_code} {outcome.transformation_error_message}",
             )
         self._tick(ready=1)
         return outcome

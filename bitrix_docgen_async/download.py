@@ -33,8 +33,10 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
+from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.errors import DownloadError, TransportError
 from bitrix_docgen_async.models import Document
+from bitrix_docgen_async.polling import look
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
@@ -233,11 +235,20 @@ class Downloader:
         attempts = 0
         while True:
             url = _url(document, kind)
-            if not url:
+            # After an update the PDF and image links may still be the previous render's
+            # (protocol.md §11): they count only once the one readiness rule says READY.
+            outdated = kind != "docx" and document.pdf_state() is PdfState.PENDING
+            if not url or outdated:
                 if refreshes == 0:
-                    document, refreshes = await self._client.documents.get(document.id), 1
+                    document, refreshes = await self._refresh(document), 1
                     continue
-                reason = "its PDF conversion failed" if document.pdf_failed else "no file yet"
+                reason = (
+                    "its PDF conversion failed"
+                    if document.pdf_failed
+                    else "the update's new render is not converted yet"
+                    if url
+                    else "no file yet"
+                )
                 raise DownloadError(document.id, kind, reason)
             try:
                 status, path = await self._fetch(document.id, kind, url, folder, filename)
@@ -250,12 +261,16 @@ class Downloader:
             if path is not None:
                 return path
             if status in _STALE and refreshes < _REFRESHES:
-                document, refreshes = await self._client.documents.get(document.id), refreshes + 1
+                document, refreshes = await self._refresh(document), refreshes + 1
                 continue
             attempts += 1
             if status < 500 or attempts > retry.max_attempts:
                 raise DownloadError(document.id, kind, "the portal refused", status)
             await asyncio.sleep(retry.delay(attempts))
+
+    async def _refresh(self, document: Document) -> Document:
+        """Fresh URLs: ``document.get``, or the ``document.list`` row after an update."""
+        return await look(self._client, document.id, document.pdf_since)
 
     async def _fetch(
         self, doc_id: int, kind: Kind, url: str, folder: Path, filename: str | None
