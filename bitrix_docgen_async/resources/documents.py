@@ -186,13 +186,18 @@ class Documents(Resource):
         *,
         filename: str | None = None,
     ) -> Path:
-        """Stream a document's PDF, .docx or image to ``dest`` (a folder or a file path).
+        """Stream a document's PDF, .docx or image into the folder ``dest``.
 
-        The file appears only when complete (written beside it, then renamed). A stale URL is
-        refreshed once with ``document.get``. Returns the file's path.
+        ``dest`` is always a folder, created if missing, even when its name has a dot; the file
+        is ``document-{id}.{ext}`` unless ``filename`` names it. The file appears only when
+        complete (written beside it, then renamed) and with the umask's mode; its first bytes
+        must be the kind asked for. A stale URL is refreshed with ``document.get``. Returns
+        the file's path.
 
         Raises:
-            DownloadError: no file yet (or the conversion failed), or the portal refused.
+            DownloadError: no file yet (or the conversion failed, or after an update the new
+                render is not converted yet), the portal refused, or it answered 200 with
+                something else than the file (an error envelope, an HTML login page).
         """
         return await self._client.downloader.download(document, dest, kind, filename=filename)
 
@@ -224,7 +229,8 @@ class Documents(Resource):
             values: placeholder values: one mapping for all, or a function of the entity id
                 (it may be async).
             wait_pdf: wait for each PDF (implied by ``download_dir``).
-            download_dir: save each PDF there as ``document-{id}.pdf``.
+            download_dir: save each PDF in this folder (created if missing) as
+                ``document-{id}.pdf``.
             journal: an SQLite file; a re-run with it skips finished entities and, for adds
                 interrupted by a crash, looks the document up before adding again.
             on_progress: called with :class:`Progress` counts after every change.

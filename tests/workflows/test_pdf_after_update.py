@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -91,13 +92,13 @@ async def test_wait_for_pdf_after_an_update_waits_for_the_new_render(
 
 
 async def test_iter_pdf_ready_and_download_after_an_update(
-    portal: FakePortal, client: DocgenClient, clock: ManualClock, tmp_path: object
+    portal: FakePortal, client: DocgenClient, clock: ManualClock, tmp_path: Path
 ) -> None:
     document = await converted(portal, client, clock)
     old_pdf = portal.document_file(document.id, "pdf")
     updated = await client.documents.update(document.id, values={"Comment": "v2"})
     with pytest.raises(DownloadError, match="not converted yet"):
-        await client.documents.download(updated, str(tmp_path))
+        await client.documents.download(updated, tmp_path)
     got: list[Document] = []
 
     async def consume() -> None:
@@ -110,7 +111,7 @@ async def test_iter_pdf_ready_and_download_after_an_update(
     clock.advance(8.0)
     await asyncio.wait_for(task, 10)
     [ready] = got
-    path = await client.documents.download(ready, str(tmp_path))
+    path = await client.documents.download(ready, tmp_path)
     assert path.read_bytes() == portal.document_file(document.id, "pdf") != old_pdf
 
 
