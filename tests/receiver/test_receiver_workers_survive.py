@@ -7,13 +7,19 @@ dies leaves every later event answered and never handled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
+from bitrix_docgen_async.core.encoding import encode_query
 from bitrix_docgen_async.models.events import DocumentEvent, DocumentEventType
+from bitrix_docgen_async.receiver import EventReceiver
 from bitrix_docgen_async.receiver.workers import ReceiverStats, WorkQueue
+
+TOKEN = "51856fefc120afa4b628cc82d3935cce"  # the docs' example application token
 
 
 def event(document_id: int) -> DocumentEvent:
@@ -115,3 +121,33 @@ async def test_close_still_cancels_a_handler_that_hangs() -> None:
     await asyncio.wait_for(started.wait(), 5)
     assert await queue.close(timeout=0.05) == 1
     assert stats.dropped == 1 and queue.workers == []
+
+
+async def test_through_http_events_after_a_cancelled_error_are_handled(
+    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
+) -> None:
+    """The issue's case end to end: every delivery is answered 200, and each is handled."""
+    handler = Raising({1}, lambda n: asyncio.CancelledError())
+    receiver = EventReceiver(application_token=TOKEN, handler=handler, concurrency=1)
+    client = await aiohttp_client(receiver.app("/events"))
+    for number in range(1, 11):
+        payload = {
+            "event": "ONCRMDOCUMENTGENERATORDOCUMENTADD",
+            "event_handler_id": "7",
+            "data": {"FIELDS": {"ID": str(number), "ENTITY_TYPE_ID": "2", "ENTITY_ID": "5"}},
+            "ts": "1700000000",
+            "auth": {
+                "domain": "example.bitrix24.com",
+                "member_id": "m",
+                "application_token": TOKEN,
+            },
+        }
+        response = await client.post(
+            "/events",
+            data=encode_query(payload).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status == 200
+    assert await receiver.close(timeout=5) == 0
+    assert sorted(handler.handled) == list(range(2, 11))
+    assert (receiver.stats.handled, receiver.stats.handler_errors) == (9, 1)
