@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -110,7 +111,7 @@ def check_body(kind: Kind, head: bytes, whole: bytes | None = None) -> str:
     Raises:
         ValueError: with what the body is instead (an error envelope, an HTML page, ...).
     """
-    if kind == "pdf" and b"%PDF-" in head[:_HEAD]:
+    if kind == "pdf" and head.startswith(b"%PDF-"):
         return "pdf"
     if kind == "docx" and head.startswith(b"PK\x03\x04"):
         return "docx"
@@ -124,6 +125,8 @@ def check_body(kind: Kind, head: bytes, whole: bytes | None = None) -> str:
         raise ValueError("the portal answered 200 with JSON, not a file")
     if stripped[:64].lower().startswith(_HTML) or b"<html" in head.lower():
         raise ValueError("the portal answered 200 with an HTML page (a login or error page?)")
+    if kind == "pdf" and b"%PDF-" in head[:_HEAD]:
+        return "pdf"  # a few bytes before the header, as PDF readers accept
     if not head:
         raise ValueError("the portal answered 200 with an empty body")
     raise ValueError(f"the body is not the {kind} asked for")
@@ -133,6 +136,7 @@ def check_body(kind: Kind, head: bytes, whole: bytes | None = None) -> str:
 # than a hop to a thread (the chunk writes themselves are as quick).
 
 
+@functools.cache
 def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 

@@ -216,6 +216,8 @@ def test_check_body_names_what_it_found() -> None:
         check_body("pdf", DENIED)
     with pytest.raises(ValueError, match="HTML"):
         check_body("docx", b"   \n<html><body>502 Bad Gateway</body></html>")
+    with pytest.raises(ValueError, match="HTML"):  # a page that merely mentions the header
+        check_body("pdf", b"<html><body>Expected %PDF-1.4, got a login form</body></html>")
 
 
 # -- observation 6: modes and other runs' temporary files --------------------------------------
