@@ -7,7 +7,7 @@ The portal does not deliver an event again once it was answered 200 (protocol.md
 worker must outlive whatever a handler does: an exception, a ``CancelledError`` the handler
 raised itself (not the worker's own cancellation), any other ``BaseException`` short of
 ``KeyboardInterrupt``/``SystemExit``, all count as a handler error. A worker that ends anyway
-(cancelled from outside, say) is replaced at once.
+(cancelled from outside, say) is replaced (a cancelled one by the next event).
 """
 
 from __future__ import annotations
@@ -103,10 +103,11 @@ class WorkQueue:
         return list(self._workers)
 
     def start(self) -> None:
-        """Start the workers (inside the running loop); a no-op once started or closed."""
-        if self._workers or self._closed:
-            return
-        for _ in range(self.concurrency):
+        """Start the workers (inside the running loop), or replace those that ended.
+
+        A no-op when all are running, and once closed.
+        """
+        while not self._closed and len(self._workers) < self.concurrency:
             self._spawn()
 
     def _spawn(self) -> None:
@@ -120,20 +121,19 @@ class WorkQueue:
     def _worker_ended(self, worker: asyncio.Task[None]) -> None:
         # A worker only ends through close() (which empties ``_workers`` first) or through
         # something outside the handler's outcome (an outside cancel, a bug here): replace it,
-        # or the events already answered 200 would wait forever.
+        # or the events already answered 200 would wait forever. A cancelled one is replaced
+        # by the next offer() (a cancel may be the event loop shutting down, when a new task
+        # would be left pending); one that failed, at once.
         if worker not in self._workers:
             return
         self._workers.remove(worker)
         if worker.cancelled():
             logger.error("event worker %s was cancelled; replacing it", worker.get_name())
-        else:
-            logger.error(
-                "event worker %s ended; replacing it",
-                worker.get_name(),
-                exc_info=worker.exception(),
-            )
-        if not self._closed:
-            self._spawn()
+            return
+        logger.error(
+            "event worker %s ended; replacing it", worker.get_name(), exc_info=worker.exception()
+        )
+        self.start()
 
     def offer(self, event: DocumentEvent) -> bool:
         """Queue ``event``; ``False`` when the queue is full (or closed)."""

@@ -98,11 +98,11 @@ async def test_a_dead_worker_is_replaced() -> None:
     victim = queue.workers[0]
     victim.cancel()  # a worker killed from outside (not by close())
     await asyncio.gather(victim, return_exceptions=True)
-    await asyncio.sleep(0)
-    assert len(queue.workers) == 2 and victim not in queue.workers
-    assert all(not worker.done() for worker in queue.workers)
+    assert victim not in queue.workers
     for number in range(1, 6):
         assert queue.offer(event(number))
+        assert len(queue.workers) == 2 and victim not in queue.workers
+        assert all(not worker.done() for worker in queue.workers)
     assert await queue.close(timeout=5) == 0
     assert sorted(handler.handled) == [1, 2, 3, 4, 5]
     assert queue.workers == []
