@@ -25,15 +25,15 @@ import contextlib
 import errno
 import functools
 import hashlib
-import json
 import logging
 import os
 import re
 import secrets
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO
 
+from bitrix_docgen_async.core.filetypes import ENVELOPE_BYTES, HEAD_BYTES, Kind, check_body
 from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.errors import DownloadError, TransportError
 from bitrix_docgen_async.models import Document
@@ -46,27 +46,12 @@ __all__ = ["Downloader", "Kind", "check_body", "remove_stale_parts"]
 
 log = logging.getLogger("bitrix_docgen_async.download")
 
-Kind = Literal["pdf", "docx", "image"]
 _STALE = frozenset({401, 403, 404})
 #: How often a stale URL is replaced by a fresh ``document.get`` before giving up. OAuth machine
 #: URLs embed the access token, so one can go stale again if the token expires meanwhile.
 _REFRESHES = 3
-#: How much of the body's start is read to check its type (a PDF's ``%PDF-`` header may follow
-#: up to 1 KiB of leading bytes, as PDF readers accept).
-_HEAD = 1024
-#: How much of a JSON error envelope is read to name its code.
-_ENVELOPE = 64 * 1024
-#: Image signatures and the extension of each.
-_IMAGES = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-)
 #: Created as ``open(path, "xb+")`` would: the kernel applies the umask to mode 0o666.
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-_HTML = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
 _PART = re.compile(r"^\.document-\d+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.part$")
 
 
@@ -76,60 +61,6 @@ def _url(document: Document, kind: Kind) -> str | None:
     if kind == "docx":
         return document.download_url_machine
     return document.image_url_machine
-
-
-def _image_suffix(head: bytes) -> str | None:
-    for signature, suffix in _IMAGES:
-        if head.startswith(signature):
-            return suffix
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def _envelope(body: bytes) -> str | None:
-    """``"CODE: description"`` if ``body`` is a Bitrix24 error envelope, else None."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or "error" not in data:
-        return None
-    code = str(data.get("error"))
-    description = data.get("error_description")
-    return f"{code}: {description}" if isinstance(description, str) and description else code
-
-
-def check_body(kind: Kind, head: bytes, whole: bytes | None = None) -> str:
-    """The file's extension if ``head`` (the body's first bytes) is a ``kind`` file.
-
-    Args:
-        kind: the file type asked for.
-        head: the first bytes of the body (1 KiB is enough).
-        whole: more of the body, to name the error of a JSON envelope (defaults to ``head``).
-
-    Raises:
-        ValueError: with what the body is instead (an error envelope, an HTML page, ...).
-    """
-    if kind == "pdf" and head.startswith(b"%PDF-"):
-        return "pdf"
-    if kind == "docx" and head.startswith(b"PK\x03\x04"):
-        return "docx"
-    if kind == "image" and (suffix := _image_suffix(head)) is not None:
-        return suffix
-    stripped = head.lstrip()
-    if stripped.startswith(b"{"):
-        error = _envelope(whole if whole is not None else head)
-        if error is not None:
-            raise ValueError(f"the portal answered 200 with an error: {error}")
-        raise ValueError("the portal answered 200 with JSON, not a file")
-    if stripped[:64].lower().startswith(_HTML) or b"<html" in head.lower():
-        raise ValueError("the portal answered 200 with an HTML page (a login or error page?)")
-    if kind == "pdf" and b"%PDF-" in head[:_HEAD]:
-        return "pdf"  # a few bytes before the header, as PDF readers accept
-    if not head:
-        raise ValueError("the portal answered 200 with an empty body")
-    raise ValueError(f"the body is not the {kind} asked for")
 
 
 # Small file-system steps, kept synchronous on purpose: each is one quick syscall, cheaper
@@ -299,9 +230,9 @@ class Downloader:
                         _discard(temp)
                         return status, None
                     file.seek(0)
-                    head = file.read(_HEAD)
+                    head = file.read(HEAD_BYTES)
                     json_like = head.lstrip().startswith(b"{")
-                    more = file.read(_ENVELOPE - _HEAD) if json_like else b""
+                    more = file.read(ENVELOPE_BYTES - HEAD_BYTES) if json_like else b""
                     try:
                         suffix = check_body(kind, head, head + more)
                     except ValueError as exc:

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from bitrix_docgen_async import DocgenClient, DownloadError, RateLimit
 from bitrix_docgen_async.cli import main
 from bitrix_docgen_async.core.pdf import PollSchedule
-from bitrix_docgen_async.download import Kind, check_body
+from bitrix_docgen_async.download import Kind
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.testing import FakePortal
 from tests.helpers import FAST_RETRY
@@ -208,16 +208,6 @@ async def test_real_files_are_saved_with_their_extension(
         path = await client.documents.download(document(base + "/file"), tmp_path, kind)
     assert path == tmp_path / f"document-61.{suffix}"
     assert path.read_bytes() == body
-
-
-def test_check_body_names_what_it_found() -> None:
-    assert check_body("pdf", PDF) == "pdf"
-    with pytest.raises(ValueError, match="ACCESS_DENIED: Access denied"):
-        check_body("pdf", DENIED)
-    with pytest.raises(ValueError, match="HTML"):
-        check_body("docx", b"   \n<html><body>502 Bad Gateway</body></html>")
-    with pytest.raises(ValueError, match="HTML"):  # a page that merely mentions the header
-        check_body("pdf", b"<html><body>Expected %PDF-1.4, got a login form</body></html>")
 
 
 # -- observation 6: modes and other runs' temporary files --------------------------------------
