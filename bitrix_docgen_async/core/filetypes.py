@@ -48,7 +48,7 @@ def _envelope(body: bytes) -> str | None:
         return None
     if not isinstance(data, dict) or "error" not in data:
         return None
-    code = str(data.get("error"))
+    code = str(data.get("error")) or "<empty code>"
     description = data.get("error_description")
     return f"{code}: {description}" if isinstance(description, str) and description else code
 

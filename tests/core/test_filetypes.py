@@ -32,7 +32,7 @@ def test_files_are_recognised(kind: Kind, head: bytes, suffix: str) -> None:
     ("kind", "head", "says"),
     [
         ("pdf", DENIED, "ACCESS_DENIED: Access denied"),
-        ("pdf", GONE, ": Document not found"),
+        ("pdf", GONE, "<empty code>: Document not found"),
         ("docx", b'{"error":"expired_token"}', "error: expired_token"),
         ("pdf", b'{"result": true}', "JSON, not a file"),
         ("pdf", b"{not json", "JSON, not a file"),
