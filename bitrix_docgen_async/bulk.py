@@ -25,11 +25,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bitrix_docgen_async.core import validate as check
-from bitrix_docgen_async.core.pdf import PdfState
-from bitrix_docgen_async.errors import BitrixError, NotFoundError, OutcomeUnknownError
+from bitrix_docgen_async.download import remove_stale_parts
+from bitrix_docgen_async.errors import (
+    BitrixError,
+    DownloadError,
+    NotFoundError,
+    OutcomeUnknownError,
+)
 from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.models import Document
-from bitrix_docgen_async.polling import document_state
+from bitrix_docgen_async.polling import iter_ready
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
@@ -174,21 +179,21 @@ class _Run:
         return document
 
     async def wait(self, document: Document) -> Document:
-        queue = self.client.pdf_poller.watch([document])
-        try:
-            _, outcome = await asyncio.wait_for(queue.get(), self.pdf_timeout)
-        except TimeoutError:
-            raise BitrixError(
-                f"document {document.id}: no PDF within {self.pdf_timeout:g} s"
-            ) from None
-        finally:
-            self.client.pdf_poller.unwatch(queue)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        if document_state(outcome) is PdfState.FAILED:
-            raise BitrixError(
-                f"document {outcome.id}: PDF conversion failed: "
-                f"{outcome.transformation_error_code} {outcome.transformation_error_message}"
+        """The document once its PDF is ready: the poller's one rule, as ``wait_for_pdf``.
+
+        Raises:
+            PollTimeoutError: no PDF within ``pdf_timeout`` (``pending`` holds the document).
+            DownloadError: the portal reports that the conversion failed.
+        """
+        ready = iter_ready(self.client.pdf_poller, [document], self.pdf_timeout)
+        async with contextlib.aclosing(ready) as outcomes:
+            outcome = await anext(outcomes)
+        if outcome.pdf_failed:
+            raise DownloadError(
+                outcome.id,
+                "pdf",
+                "its PDF conversion failed: "
+                f"{outcome.transformation_error_code} {outcome.transformation_error_message}",
             )
         self._tick(ready=1)
         return outcome
@@ -219,14 +224,6 @@ class _Run:
             self._tick(failed=1)
             doc_id = document.id if document else None
             return GenerationResult(entity_id, document, error=exc, document_id=doc_id)
-
-
-def _remove_leftovers(folder: Path) -> None:
-    """Delete temp files a killed run left (a resumed run owns its download folder)."""
-    for leftover in folder.glob(".document-*.part") if folder.is_dir() else ():
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
-            log.info("removed %s left by an interrupted run", leftover.name)
 
 
 async def _ids(entity_ids: Iterable[int] | AsyncIterable[int]) -> AsyncIterator[int]:
@@ -276,7 +273,7 @@ async def generate_many(
         reconcile_delay=reconcile_delay,
     )
     if run.journal is not None and run.download_dir is not None:
-        _remove_leftovers(run.download_dir)
+        remove_stale_parts(run.download_dir)
     results: asyncio.Queue[GenerationResult | None] = asyncio.Queue(maxsize=max_in_flight)
     slots = asyncio.Semaphore(max_in_flight)
     tasks: set[asyncio.Task[None]] = set()

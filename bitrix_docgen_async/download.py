@@ -2,37 +2,57 @@
 
 The ``*Machine`` URL is fetched as is: it carries its own authorisation, and editing it breaks
 the signature (protocol.md §8.6). It is a secret, so it is never logged or put in an error. The
-body streams into a temporary file beside the target, renamed into place only when complete, so
-a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed (up to 3 times) with
-``document.get``; machine URLs are REST requests, so each one takes a request token.
+body streams into a temporary file in the destination folder, renamed into place only when
+complete, so a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed (up
+to 3 times) with ``document.get``; machine URLs are REST requests, so each one takes a request
+token.
+
+* The destination is always a folder (created if missing), whatever its name looks like
+  (``exports/2024.01`` is a folder, not a file); the file is named after the document.
+* A 200 answer is not trusted blindly: the portal (or a proxy before it) can answer 200 with a
+  JSON error envelope (``{"error": "ACCESS_DENIED", ...}``) or an HTML login page, and the body
+  is checked against the file type asked for (``%PDF-`` for a PDF, a zip for a .docx, an image
+  signature for an image) before it may take the file's place.
+* The temporary file is created like any ``open()``: with mode ``0o666`` less the umask, which
+  the rename keeps. Its name carries this host, process and a random part, so runs sharing a
+  folder never touch each other's temporary files (:func:`remove_stale_parts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import functools
+import hashlib
 import logging
 import os
-import tempfile
+import re
+import secrets
+import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO
 
+from bitrix_docgen_async.core.filetypes import ENVELOPE_BYTES, HEAD_BYTES, Kind, check_body
+from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.errors import DownloadError, TransportError
 from bitrix_docgen_async.models import Document
+from bitrix_docgen_async.polling import look
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
 
-__all__ = ["Downloader", "Kind"]
+__all__ = ["Downloader", "Kind", "check_body", "remove_stale_parts"]
 
 log = logging.getLogger("bitrix_docgen_async.download")
 
-Kind = Literal["pdf", "docx", "image"]
 _STALE = frozenset({401, 403, 404})
 #: How often a stale URL is replaced by a fresh ``document.get`` before giving up. OAuth machine
 #: URLs embed the access token, so one can go stale again if the token expires meanwhile.
 _REFRESHES = 3
-_IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+#: Created as ``open(path, "xb+")`` would: the kernel applies the umask to mode 0o666.
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_PART = re.compile(r"^\.document-\d+\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]+\.part$")
 
 
 def _url(document: Document, kind: Kind) -> str | None:
@@ -47,24 +67,63 @@ def _url(document: Document, kind: Kind) -> str | None:
 # than a hop to a thread (the chunk writes themselves are as quick).
 
 
-def _folder_of(target: Path) -> Path:
-    return target if (target.is_dir() or not target.suffix) else target.parent
+@functools.cache
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _discard(temp: str) -> None:
+def _open_part(folder: Path, doc_id: int) -> tuple[BinaryIO, Path]:
+    """A new temporary file, created as ``open()`` would: mode 0o666 less the umask."""
+    tag = f"{_host_tag()}-{os.getpid()}"
+    while True:
+        temp = folder / f".document-{doc_id}.{tag}-{secrets.token_hex(4)}.part"
+        try:
+            handle = os.open(temp, _FLAGS, 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(handle, "w+b"), temp
+
+
+def _discard(temp: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
-        Path(temp).unlink()
+        temp.unlink()
 
 
-def _place(temp: str, final: Path) -> int:
-    os.replace(temp, final)
-    return final.stat().st_size
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError as exc:  # EPERM: it exists, under another user
+        return exc.errno == errno.EPERM
+    return True
 
 
-def _suffix(kind: Kind, content_type: str) -> str:
-    if kind != "image":
-        return kind
-    return _IMAGE_TYPES.get(content_type.split(";")[0].strip().lower(), "bin")
+def remove_stale_parts(folder: str | os.PathLike[str]) -> int:
+    """Delete the temporary files that dead processes of this host left in ``folder``.
+
+    A temporary file belongs to a process of this host that is still running (another run
+    using the same folder, or this one) is never touched, nor is any file of another host.
+
+    Returns:
+        How many files were removed.
+    """
+    path = Path(folder)
+    if not path.is_dir():
+        return 0
+    host, removed = _host_tag(), 0
+    for leftover in path.glob(".document-*.part"):
+        match = _PART.match(leftover.name)
+        if match is None or match["host"] != host:
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed += 1
+            log.info("removed %s left by an interrupted run", leftover.name)
+    return removed
 
 
 class Downloader:
@@ -84,23 +143,26 @@ class Downloader:
         *,
         filename: str | None = None,
     ) -> Path:
-        """Save one file of ``document``; returns its path.
+        """Save one file of ``document`` in the folder ``dest``; returns its path.
 
         Args:
             document: a :class:`Document` (its URLs are used) or an id (fetched first).
-            dest: a folder (created if missing; the file is named ``document-{id}.{ext}``
-                unless ``filename`` says otherwise) or a file path with a suffix.
+            dest: a folder, created if missing, whatever its name looks like (a name with a
+                dot, such as ``exports/2024.01``, is still a folder).
             kind: ``"pdf"``, ``"docx"`` or ``"image"``.
+            filename: the file's name in ``dest``; by default ``document-{id}.{ext}``, the
+                extension taken from the file's own signature for an image.
 
         Raises:
-            DownloadError: not converted (yet), conversion failed, or the portal kept refusing.
+            DownloadError: not converted (yet), conversion failed, the portal kept refusing,
+                or it answered 200 with something else than the file (an error envelope, an
+                HTML login page).
         """
         if kind not in ("pdf", "docx", "image"):
             raise ValueError("kind must be 'pdf', 'docx' or 'image'")
         if filename is not None and (not filename or Path(filename).name != filename):
             raise ValueError("filename must be a plain file name")
-        target = Path(dest)
-        folder = _folder_of(target)
+        folder = Path(dest)
         if not isinstance(document, Document):
             document = await self._client.documents.get(document)
         refreshes = 0
@@ -108,14 +170,23 @@ class Downloader:
         attempts = 0
         while True:
             url = _url(document, kind)
-            if not url:
+            # After an update the PDF and image links may still be the previous render's
+            # (protocol.md §11): they count only once the one readiness rule says READY.
+            outdated = kind != "docx" and document.pdf_state() is PdfState.PENDING
+            if not url or outdated:
                 if refreshes == 0:
-                    document, refreshes = await self._client.documents.get(document.id), 1
+                    document, refreshes = await self._refresh(document), 1
                     continue
-                reason = "its PDF conversion failed" if document.pdf_failed else "no file yet"
+                reason = (
+                    "its PDF conversion failed"
+                    if document.pdf_failed
+                    else "the update's new render is not converted yet"
+                    if url
+                    else "no file yet"
+                )
                 raise DownloadError(document.id, kind, reason)
             try:
-                status, path = await self._fetch(document.id, kind, url, folder, target, filename)
+                status, path = await self._fetch(document.id, kind, url, folder, filename)
             except TransportError as exc:
                 attempts += 1
                 if attempts > retry.max_attempts:
@@ -125,15 +196,19 @@ class Downloader:
             if path is not None:
                 return path
             if status in _STALE and refreshes < _REFRESHES:
-                document, refreshes = await self._client.documents.get(document.id), refreshes + 1
+                document, refreshes = await self._refresh(document), refreshes + 1
                 continue
             attempts += 1
             if status < 500 or attempts > retry.max_attempts:
                 raise DownloadError(document.id, kind, "the portal refused", status)
             await asyncio.sleep(retry.delay(attempts))
 
+    async def _refresh(self, document: Document) -> Document:
+        """Fresh URLs: ``document.get``, or the ``document.list`` row after an update."""
+        return await look(self._client, document.id, document.pdf_since)
+
     async def _fetch(
-        self, doc_id: int, kind: Kind, url: str, folder: Path, target: Path, filename: str | None
+        self, doc_id: int, kind: Kind, url: str, folder: Path, filename: str | None
     ) -> tuple[int, Path | None]:
         os.makedirs(folder, exist_ok=True)
         client = self._client
@@ -145,26 +220,26 @@ class Downloader:
         }
         async with self._slots:
             await client.session.limiter.acquire()
-            handle, temp = tempfile.mkstemp(
-                dir=folder, prefix=f".document-{doc_id}.", suffix=".part"
-            )
+            file, temp = _open_part(folder, doc_id)
             try:
-                with os.fdopen(handle, "wb") as file:
-                    status, head = await client.session.transport.download(url, file, headers)
-                client.stats.http_requests += 1
-                client.stats.downloads += 1
-                if status != 200:
-                    _discard(temp)
-                    return status, None
-                if folder == target:
-                    name = (
-                        filename
-                        or f"document-{doc_id}.{_suffix(kind, head.get('Content-Type', ''))}"
-                    )
-                    final = folder / name
-                else:
-                    final = target
-                size = _place(temp, final)
+                with file:
+                    status, _ = await client.session.transport.download(url, file, headers)
+                    client.stats.http_requests += 1
+                    client.stats.downloads += 1
+                    if status != 200:
+                        _discard(temp)
+                        return status, None
+                    file.seek(0)
+                    head = file.read(HEAD_BYTES)
+                    json_like = head.lstrip().startswith(b"{")
+                    more = file.read(ENVELOPE_BYTES - HEAD_BYTES) if json_like else b""
+                    try:
+                        suffix = check_body(kind, head, head + more)
+                    except ValueError as exc:
+                        raise DownloadError(doc_id, kind, str(exc), status) from None
+                final = folder / (filename or f"document-{doc_id}.{suffix}")
+                os.replace(temp, final)
+                size = final.stat().st_size
             except BaseException:
                 _discard(temp)
                 raise

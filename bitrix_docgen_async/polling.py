@@ -3,6 +3,13 @@
 Each round looks at every document that is due with concurrent ``document.get`` calls, which the
 session batches 50 to a request; documents due soon are pulled into the same round, so a round
 over 3,000 documents costs 60 requests. Callers waiting on the same document share its polls.
+
+Readiness is :meth:`Document.pdf_state`, the library's one rule. A document that
+``documents.update`` returned carries ``pdf_since`` (the render from before the update): its
+``pdfUrl`` may still be that render's (protocol.md §11), and only a changed ``pdfId`` tells
+the new PDF apart. ``document.get`` does not show ``pdfId``, so such a document is also read
+through its ``document.list`` row (filtered by id, in the same batch), which does
+(:func:`look`).
 """
 
 from __future__ import annotations
@@ -11,14 +18,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import attrs
 
-from bitrix_docgen_async.core.pdf import PdfState, PollSchedule, pdf_state
+from bitrix_docgen_async.core.pdf import PdfSince, PdfState, PollSchedule
 from bitrix_docgen_async.errors import (
     BitrixError,
     PollTimeoutError,
@@ -31,7 +38,7 @@ from bitrix_docgen_async.models import Document
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
 
-__all__ = ["Outcome", "PdfPoller", "document_state", "iter_ready"]
+__all__ = ["Outcome", "PdfPoller", "document_state", "iter_ready", "look"]
 
 log = logging.getLogger("bitrix_docgen_async.polling")
 
@@ -40,15 +47,40 @@ Outcome = tuple[int, Document | BitrixError]
 
 
 def document_state(document: Document) -> PdfState:
-    """The PDF state of a :class:`Document`."""
-    return pdf_state(
-        document.pdf_url_machine, document.pdf_url, bool(document.is_transformation_error)
+    """The PDF state of a :class:`Document` (:meth:`Document.pdf_state`)."""
+    return document.pdf_state()
+
+
+async def look(client: DocgenClient, document_id: int, since: PdfSince | None) -> Document:
+    """The document as it is now, in a view that can show whether its PDF is ready.
+
+    Without ``since``: ``crm.documentgenerator.document.get``. With it, also the document's
+    ``crm.documentgenerator.document.list`` row, sent together (one batch): ``get`` has the
+    fresh URLs and ``isTransformationError``, the row the ``pdfId`` that ``get`` lacks; the
+    result is ``get``'s document with the row's ``pdfId`` and ``since`` carried over.
+
+    Raises:
+        NotFoundError: the document does not exist (any more).
+    """
+    if since is None:
+        return await client.documents.get(document_id)
+    got, page = await asyncio.gather(
+        client.documents.get(document_id),
+        client.documents.list(filter={"id": document_id}).page(0),
+        return_exceptions=True,
     )
+    if isinstance(got, BaseException):
+        raise got
+    if isinstance(page, BaseException):
+        raise page
+    pdf_id = next((row.pdf_id for row in page.items if row.id == document_id), None)
+    return attrs.evolve(got, pdf_id=pdf_id, pdf_since=since)
 
 
 @attrs.define(eq=False)
 class _Watch:
     due: float
+    since: PdfSince | None = None
     looks: int = 0
     last: Document | None = None
     queues: list[asyncio.Queue[Outcome]] = attrs.field(factory=list)
@@ -83,7 +115,10 @@ class PdfPoller:
         self.rounds = 0
 
     def _created_at(self, document: Document) -> float | None:
-        created = document.created_time
+        # After an update the re-render starts then, not at the creation.
+        created = (
+            document.updated_time if document.pdf_since is not None else None
+        ) or document.created_time
         if not isinstance(created, datetime):
             return None
         age = time.time() - created.timestamp()
@@ -98,16 +133,20 @@ class PdfPoller:
         queue: asyncio.Queue[Outcome] = asyncio.Queue()
         now = self._clock()
         for item in documents:
+            since: PdfSince | None = None
             if isinstance(item, Document):
-                if document_state(item) is not PdfState.PENDING:
+                if item.pdf_state() is not PdfState.PENDING:
                     queue.put_nowait((item.id, item))
                     continue
                 doc_id, due = item.id, self.schedule.first_poll(self._created_at(item), now)
+                since = item.pdf_since
             else:
                 doc_id, due = item, now
             watch = self._watches.get(doc_id)
             if watch is None:
-                watch = self._watches[doc_id] = _Watch(due)
+                watch = self._watches[doc_id] = _Watch(due, since)
+            elif since is not None:
+                watch.since = since  # the stricter view: wait for the update's render
             watch.due = min(watch.due, due) if watch.queues else due
             if queue not in watch.queues:
                 watch.queues.append(queue)
@@ -147,7 +186,8 @@ class PdfPoller:
             due = [i for i, w in self._watches.items() if w.due <= horizon]
             self.rounds += 1
             replies = await asyncio.gather(
-                *(self._client.documents.get(i) for i in due), return_exceptions=True
+                *(look(self._client, i, self._watches[i].since) for i in due),
+                return_exceptions=True,
             )
             for doc_id, reply in zip(due, replies, strict=True):
                 self._settle(doc_id, reply)
@@ -156,7 +196,7 @@ class PdfPoller:
         watch = self._watches.get(doc_id)
         if watch is None:
             return
-        if isinstance(reply, Document) and document_state(reply) is PdfState.PENDING:
+        if isinstance(reply, Document) and reply.pdf_state(watch.since) is PdfState.PENDING:
             watch.looks += 1
             watch.last = reply
             watch.due = self._clock() + self.schedule.next_wait(watch.looks, self._rng)
@@ -181,7 +221,7 @@ async def iter_ready(
     poller: PdfPoller,
     documents: Iterable[Document | int],
     timeout: float | None,  # noqa: ASYNC109 - a deadline for the whole stream, not one await
-) -> AsyncIterator[Document]:
+) -> AsyncGenerator[Document, None]:
     """Yield each document once its PDF is ready or has failed (check ``pdf_failed``).
 
     Raises:

@@ -68,6 +68,8 @@ _RENAMES: Final[Mapping[type, Mapping[str, str]]] = {
     EventBinding: {"auth_type": "auth_type"},
 }
 _MODELS: Final = (*_RENAMES, ProductsSummary, SequentSettings)
+# Model fields that the client keeps for itself: never read from or written to the wire.
+_LOCAL: Final = frozenset({"pdf_since"})
 # Fields named like this hold URLs, for which the portal sends "" until there is one.
 _URL_SUFFIXES: Final = ("_url", "_machine")
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")
@@ -179,6 +181,7 @@ def _model_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], 
         field.name: override(
             rename=_wire_name(cls, field.name),
             struct_hook=_to_url if field.name.endswith(_URL_SUFFIXES) else None,
+            omit=field.name in _LOCAL,
         )
         for field in attrs.fields(cls)
     }
@@ -201,7 +204,9 @@ def _model_unhook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any], dic
     for field in attrs.fields(cls):
         wire = _wire_name(cls, field.name)
         wire = field.name if wire == _CODE_KEY else wire
-        overrides[field.name] = override(omit=wire == _SEQUENT_KEY, rename=wire)
+        overrides[field.name] = override(
+            omit=wire == _SEQUENT_KEY or field.name in _LOCAL, rename=wire
+        )
     base = make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
 
     def unstructure_model(value: Any) -> dict[str, Any]:

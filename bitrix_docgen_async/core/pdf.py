@@ -4,6 +4,18 @@ Conversion of DOCX to PDF runs asynchronously on the portal (protocol.md §8.5):
 ``pdfUrlMachine`` are missing or empty until it is done, ``isTransformationError`` says it
 failed, and the docs give no "in progress" flag. The old docs named 8 s as the minimum
 conversion time, so nothing is polled earlier than that after a document's creation.
+
+:func:`pdf_state` is the one readiness rule of the library: the poller, the bulk run, the
+downloader and :attr:`Document.pdf_ready` all ask it.
+
+After ``document.update`` the portal re-renders, but ``pdfUrl`` may still point at the PDF of
+the previous render until the new one is done (protocol.md §11), so a link alone does not say
+the PDF is current. A :class:`PdfSince` names the render to skip (the ``pdfId`` the document had
+before the update); readiness then counts only a PDF whose ``pdfId`` differs from it.
+``document.get`` does not show ``pdfId`` (only ``document.list`` rows do, protocol.md §8.4), and
+its ``updateTime`` is the update's own time whether or not the new render is done, so a ``get``
+view of an updated document stays PENDING: the poller adds the ``document.list`` row's
+``pdfId`` to such documents.
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import random
 
 import attrs
 
-__all__ = ["PdfState", "PollSchedule", "pdf_state"]
+__all__ = ["PdfSince", "PdfState", "PollSchedule", "pdf_state"]
 
 
 class PdfState(enum.Enum):
@@ -24,11 +36,49 @@ class PdfState(enum.Enum):
     FAILED = "failed"
 
 
-def pdf_state(pdf_url_machine: str | None, pdf_url: str | None, failed: bool) -> PdfState:
-    """READY with a non-empty PDF URL, FAILED on ``isTransformationError``, else PENDING."""
+@attrs.frozen
+class PdfSince:
+    """The render a readiness check must not count: the one from before a ``document.update``.
+
+    Attributes:
+        pdf_id: the ``pdfId`` (Drive file of the PDF) the document had before the update;
+            ``None`` when it had no PDF then (a PDF shown now is then a new one).
+    """
+
+    pdf_id: int | None
+
+
+def pdf_state(
+    pdf_url_machine: str | None,
+    pdf_url: str | None,
+    failed: bool,
+    *,
+    pdf_id: int | None = None,
+    since: PdfSince | None = None,
+) -> PdfState:
+    """Where a document's PDF stands, from the fields the portal sent.
+
+    Args:
+        pdf_url_machine: ``pdfUrlMachine`` (None or ``""`` when absent).
+        pdf_url: ``pdfUrl``.
+        failed: ``isTransformationError``.
+        pdf_id: ``pdfId``, when the view has it (``document.list`` rows).
+        since: the render to skip, after an update; ``None`` counts any PDF.
+
+    Returns:
+        FAILED on ``isTransformationError``; READY with a PDF link that is not the skipped
+        render's (with ``since``, only a ``pdfId`` other than ``since.pdf_id`` proves that);
+        PENDING otherwise.
+    """
     if failed:
         return PdfState.FAILED
-    return PdfState.READY if (pdf_url_machine or pdf_url) else PdfState.PENDING
+    if not (pdf_url_machine or pdf_url):
+        return PdfState.PENDING
+    if since is None:
+        return PdfState.READY
+    if pdf_id is None or pdf_id == since.pdf_id:
+        return PdfState.PENDING  # the previous render's PDF, or no way to tell it from it
+    return PdfState.READY
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:

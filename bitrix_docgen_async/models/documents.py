@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from bitrix_docgen_async.core.pdf import PdfSince, PdfState, pdf_state
 from bitrix_docgen_async.models.common import redacted
 
 __all__ = ["Document", "FieldDescription", "ProductsSummary"]
@@ -74,6 +75,10 @@ class Document:
         qr_code_enabled: whether a QR code is printed.
         change_qr_code_enabled: whether the QR code setting may be changed.
         change_qr_code_disabled_reason: why it may not be changed.
+        pdf_since: not a portal field: set on the document that
+            :meth:`~bitrix_docgen_async.resources.documents.Documents.update` returns, it names
+            the render from before the update, which must not count as this document's PDF
+            (see :meth:`pdf_state`).
     """
 
     id: int
@@ -109,16 +114,40 @@ class Document:
     qr_code_enabled: bool | None = None
     change_qr_code_enabled: bool | None = None
     change_qr_code_disabled_reason: str | None = None
+    pdf_since: PdfSince | None = None
+
+    def pdf_state(self, since: PdfSince | None = None) -> PdfState:
+        """Where this document's PDF stands: READY, FAILED or PENDING.
+
+        The library's one readiness rule (:func:`~bitrix_docgen_async.core.pdf.pdf_state`):
+        FAILED when the portal reports ``isTransformationError``; READY when a PDF link is set
+        and, after an update, the PDF is not the previous render's (its ``pdfId`` changed);
+        PENDING otherwise.
+
+        Args:
+            since: the render to skip; defaults to :attr:`pdf_since`.
+        """
+        return pdf_state(
+            self.pdf_url_machine,
+            self.pdf_url,
+            self.is_transformation_error,
+            pdf_id=self.pdf_id,
+            since=since if since is not None else self.pdf_since,
+        )
 
     @property
     def pdf_ready(self) -> bool:
-        """Whether the PDF can be downloaded: a PDF link is set and conversion did not fail."""
-        return bool(self.pdf_url_machine or self.pdf_url) and not self.is_transformation_error
+        """Whether the PDF is there to download: ``pdf_state()`` is READY.
+
+        A document right after ``document.update`` is not ready while its link still points at
+        the previous render.
+        """
+        return self.pdf_state() is PdfState.READY
 
     @property
     def pdf_failed(self) -> bool:
-        """Whether the portal reported that converting the document failed."""
-        return self.is_transformation_error
+        """Whether the portal reported that converting the document failed (FAILED)."""
+        return self.pdf_state() is PdfState.FAILED
 
 
 @attrs.frozen

@@ -2,6 +2,12 @@
 
 Accepted document events (``ONCRMDOCUMENTGENERATORDOCUMENT{ADD,UPDATE,DELETE}``) wait here until
 a worker calls the user's handler, so that the HTTP answer never waits for the handler.
+
+The portal does not deliver an event again once it was answered 200 (protocol.md §7.1), so a
+worker must outlive whatever a handler does: an exception, a ``CancelledError`` the handler
+raised itself (not the worker's own cancellation), any other ``BaseException`` short of
+``KeyboardInterrupt``/``SystemExit``, all count as a handler error. A worker that ends anyway
+(cancelled from outside, say) is replaced (a cancelled one by the next event).
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ class ReceiverStats:
             (413), ``content_type`` (415), ``overloaded``, ``closing`` (503), and
             ``unknown_event`` (answered 200, ignored).
         handled: handler calls that returned.
-        handler_errors: handler calls that raised (or ran past ``handler_timeout``).
+        handler_errors: handler calls that raised anything, ``CancelledError`` included (or ran
+            past ``handler_timeout``).
         dropped: accepted events never handled because :meth:`EventReceiver.close` timed out.
     """
 
@@ -78,6 +85,7 @@ class WorkQueue:
         self._workers: list[asyncio.Task[None]] = []
         self._busy = 0
         self._closed = False
+        self._started = 0
 
     @property
     def size(self) -> int:
@@ -89,14 +97,43 @@ class WorkQueue:
         """Events waiting for a worker."""
         return self._queue.qsize()
 
+    @property
+    def workers(self) -> list[asyncio.Task[None]]:
+        """The worker tasks now running (a copy)."""
+        return list(self._workers)
+
     def start(self) -> None:
-        """Start the workers (inside the running loop); a no-op once started or closed."""
-        if self._workers or self._closed:
+        """Start the workers (inside the running loop), or replace those that ended.
+
+        A no-op when all are running, and once closed.
+        """
+        while not self._closed and len(self._workers) < self.concurrency:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._started += 1
+        worker = asyncio.get_running_loop().create_task(
+            self._work(), name=f"docgen-event-worker-{self._started}"
+        )
+        self._workers.append(worker)
+        worker.add_done_callback(self._worker_ended)
+
+    def _worker_ended(self, worker: asyncio.Task[None]) -> None:
+        # A worker only ends through close() (which empties ``_workers`` first) or through
+        # something outside the handler's outcome (an outside cancel, a bug here): replace it,
+        # or the events already answered 200 would wait forever. A cancelled one is replaced
+        # by the next offer() (a cancel may be the event loop shutting down, when a new task
+        # would be left pending); one that failed, at once.
+        if worker not in self._workers:
             return
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"docgen-event-worker-{number}")
-            for number in range(self.concurrency)
-        ]
+        self._workers.remove(worker)
+        if worker.cancelled():
+            logger.error("event worker %s was cancelled; replacing it", worker.get_name())
+            return
+        logger.error(
+            "event worker %s ended; replacing it", worker.get_name(), exc_info=worker.exception()
+        )
+        self.start()
 
     def offer(self, event: DocumentEvent) -> bool:
         """Queue ``event``; ``False`` when the queue is full (or closed)."""
@@ -150,14 +187,26 @@ class WorkQueue:
                 outcome = self._handler(event)
                 if inspect.isawaitable(outcome):
                     await outcome
-        except Exception as exc:
-            self._stats.handler_errors += 1
-            logger.error(
-                "event handler failed on %s of document %d: %s",
-                event.event_type.name,
-                event.document_id,
-                type(exc).__name__,
-                exc_info=True,
-            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the worker itself is being cancelled (close() or the loop's shutdown)
+            # The handler raised it on its own (e.g. it re-raised a cancelled inner task's
+            # error): a handler failure like any other, not the end of this worker.
+            self._failed(event, exc)
+        except BaseException as exc:  # any other outcome is this one event's failure
+            self._failed(event, exc)
         else:
             self._stats.handled += 1
+
+    def _failed(self, event: DocumentEvent, exc: BaseException) -> None:
+        self._stats.handler_errors += 1
+        logger.error(
+            "event handler failed on %s of document %d: %s",
+            event.event_type.name,
+            event.document_id,
+            type(exc).__name__,
+            exc_info=exc,
+        )

@@ -8,9 +8,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Ma
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from bitrix_docgen_async.bulk import GenerationResult, Progress, Values, generate_many
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure, structure_fields
+from bitrix_docgen_async.core.pdf import PdfSince
 from bitrix_docgen_async.download import Kind
 from bitrix_docgen_async.models import Document, FieldDescription, Page
 from bitrix_docgen_async.polling import iter_ready
@@ -77,13 +80,24 @@ class Documents(Resource):
         """Re-render a document with new values (``crm.documentgenerator.document.update``).
 
         The portal's default for ``stampsEnabled`` on update is 1; it is sent only if given.
+
+        The portal converts the new render to PDF afterwards, and until that is done its
+        ``pdfUrl`` may still point at the previous render's PDF (protocol.md §11). So the
+        document's ``pdfId`` is read first (one ``crm.documentgenerator.document.list`` row,
+        batched like any call), and the document returned carries it as ``pdf_since``:
+        ``wait_for_pdf``, ``iter_pdf_ready``, ``download`` and ``Document.pdf_ready`` then count
+        only a PDF with another ``pdfId``. (An update that someone else makes between that read
+        and this update could still be taken for this one's render.)
         """
         params: dict[str, Any] = {"id": check.positive_id("document_id", document_id)}
         if values is not None:
             params["values"] = check.optional_mapping("values", values)
         if stamps_enabled is not None:
             params["stampsEnabled"] = 1 if check.flag("stamps_enabled", stamps_enabled) else 0
-        return await self._one(PREFIX + "document.update", params, "document", Document)
+        before = await self.list(filter={"id": document_id})
+        previous = next((d.pdf_id for d in before.items if d.id == document_id), None)
+        updated = await self._one(PREFIX + "document.update", params, "document", Document)
+        return attrs.evolve(updated, pdf_since=PdfSince(previous))
 
     async def delete(self, document_id: int) -> None:
         """Delete a document (``crm.documentgenerator.document.delete``)."""
@@ -172,13 +186,18 @@ class Documents(Resource):
         *,
         filename: str | None = None,
     ) -> Path:
-        """Stream a document's PDF, .docx or image to ``dest`` (a folder or a file path).
+        """Stream a document's PDF, .docx or image into the folder ``dest``.
 
-        The file appears only when complete (written beside it, then renamed). A stale URL is
-        refreshed once with ``document.get``. Returns the file's path.
+        ``dest`` is always a folder, created if missing, even when its name has a dot; the file
+        is ``document-{id}.{ext}`` unless ``filename`` names it. The file appears only when
+        complete (written beside it, then renamed) and with the umask's mode; its first bytes
+        must be the kind asked for. A stale URL is refreshed with ``document.get``. Returns
+        the file's path.
 
         Raises:
-            DownloadError: no file yet (or the conversion failed), or the portal refused.
+            DownloadError: no file yet (or the conversion failed, or after an update the new
+                render is not converted yet), the portal refused, or it answered 200 with
+                something else than the file (an error envelope, an HTML login page).
         """
         return await self._client.downloader.download(document, dest, kind, filename=filename)
 
@@ -210,7 +229,8 @@ class Documents(Resource):
             values: placeholder values: one mapping for all, or a function of the entity id
                 (it may be async).
             wait_pdf: wait for each PDF (implied by ``download_dir``).
-            download_dir: save each PDF there as ``document-{id}.pdf``.
+            download_dir: save each PDF in this folder (created if missing) as
+                ``document-{id}.pdf``.
             journal: an SQLite file; a re-run with it skips finished entities and, for adds
                 interrupted by a crash, looks the document up before adding again.
             on_progress: called with :class:`Progress` counts after every change.

@@ -9,6 +9,13 @@ they would have finished, the document shows ``isTransformationError: true`` wit
 message, and it never gets a PDF or an image. A ``document.upload`` is converted the same way,
 even when it brings its own ``pdfContent`` (the docs' upload example answers without a
 ``pdfUrl``).
+
+After ``document.update`` the re-render is converted again, and until that conversion is done
+the document keeps showing the previous render (protocol.md §11: ``pdfUrl`` may still point at
+it): ``pdfUrl``/``imageUrl`` and their ``*Machine`` forms stay, serve the previous bytes, and
+``document.list`` rows keep the previous ``pdfId``/``imageId``. Once the new conversion ends,
+the new files (with new ids) or the failure take their place. :meth:`Conversion.view` is what
+every handler shows.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ import random
 from collections.abc import Callable
 from typing import Literal
 
-from bitrix_docgen_async.testing.files import build_pdf, build_png
-from bitrix_docgen_async.testing.records import DocumentRecord
+import attrs
 
-__all__ = ["ERROR_CODE", "ERROR_MESSAGE", "Conversion", "Status"]
+from bitrix_docgen_async.testing.files import build_pdf, build_png
+from bitrix_docgen_async.testing.records import DocumentRecord, Rendered
+
+__all__ = ["ERROR_CODE", "ERROR_MESSAGE", "Conversion", "Status", "View"]
 
 #: ``transformationErrorCode`` of a failed conversion (the docs give no example value).
 ERROR_CODE = "TRANSFORMATION_FAILED"
@@ -28,6 +37,27 @@ ERROR_CODE = "TRANSFORMATION_FAILED"
 ERROR_MESSAGE = "The document could not be converted to PDF"
 
 Status = Literal["pending", "ready", "failed"]
+
+
+@attrs.frozen
+class View:
+    """What the portal shows of a document's conversion right now.
+
+    Attributes:
+        status: ``"pending"``, ``"ready"`` or ``"failed"``.
+        pdf: the PDF served (``None`` unless ready).
+        image: the preview image served (``None`` unless ready).
+        pdf_id: ``pdfId`` (``None`` unless ready).
+        image_id: ``imageId`` (``None`` unless ready).
+        stale: the files are the previous render's; the update's conversion is still running.
+    """
+
+    status: Status
+    pdf: bytes | None = attrs.field(default=None, repr=False)
+    image: bytes | None = attrs.field(default=None, repr=False)
+    pdf_id: int | None = None
+    image_id: int | None = None
+    stale: bool = False
 
 
 def _check(name: str, value: float, upper: float | None = None) -> float:
@@ -73,15 +103,52 @@ class Conversion:
         if record.failed:
             record.pdf = record.image = None
             return
-        lines = [f"Document {record.id}", f"Number {record.number}", record.title]
+        # The render's own file id is printed too, so every render's PDF differs.
+        lines = [
+            f"Document {record.id}",
+            f"Number {record.number}",
+            record.title,
+            f"Render {record.file_ids[2]}",
+        ]
         record.pdf = build_pdf(lines)
         record.image = build_png(_colour(record.id))
 
+    def restart(self, record: DocumentRecord, image_id: int, pdf_id: int) -> None:
+        """Convert an updated ``record`` again; what it shows now stays until that is done."""
+        shown = self.view(record)
+        record.previous = (
+            Rendered(shown.pdf, shown.image, shown.pdf_id, shown.image_id)
+            if shown.status == "ready"
+            and shown.pdf is not None
+            and shown.image is not None
+            and shown.pdf_id is not None
+            and shown.image_id is not None
+            else None
+        )
+        file_id, _, _, email_file = record.file_ids
+        record.file_ids = (file_id, image_id, pdf_id, email_file)
+        self.start(record)
+
     def status(self, record: DocumentRecord) -> Status:
-        """``"pending"`` until ``ready_at``, then ``"ready"`` or ``"failed"``."""
+        """The latest conversion's: ``"pending"`` until ``ready_at``, then ready or failed."""
         if self.clock() < record.ready_at:
             return "pending"
         return "failed" if record.failed else "ready"
+
+    def view(self, record: DocumentRecord) -> View:
+        """What the portal shows: the latest conversion's result, or while it runs after an
+        update, the previous render's files."""
+        status = self.status(record)
+        if status == "pending":
+            old = record.previous
+            if old is None:
+                return View("pending")
+            return View("ready", old.pdf, old.image, old.pdf_id, old.image_id, stale=True)
+        record.previous = None
+        if status == "failed":
+            return View("failed")
+        _, image_id, pdf_id, _ = record.file_ids
+        return View("ready", record.pdf, record.image, pdf_id, image_id)
 
 
 def _colour(seed: int) -> tuple[int, int, int]:

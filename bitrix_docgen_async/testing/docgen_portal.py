@@ -156,8 +156,9 @@ class DocgenPortal:
         record = self.state.documents[document_id]
         if kind == "docx":
             return record.docx
-        data = record.pdf if kind == "pdf" else record.image
-        if data is None or self.conversion.status(record) != "ready":
+        shown = self.conversion.view(record)
+        data = shown.pdf if kind == "pdf" else shown.image
+        if data is None or shown.status != "ready":
             raise LookupError(f"document {document_id} has no {kind} (conversion not done)")
         return data
 

@@ -6,7 +6,8 @@ A generated document's DOCX is its template's DOCX with every ``{Placeholder}`` 
 values passed in win, then ``DocumentNumber``, ``DocumentTitle`` and ``DocumentCreateTime``;
 unknown ones become empty. Its number comes from the template's numerator unless
 ``values.DocumentNumber`` is given (then no number is used up). The title is the template name
-and the number. ``update`` merges the new values, re-renders and restarts the PDF conversion.
+and the number. ``update`` merges the new values, re-renders and restarts the PDF conversion;
+until that is done the previous render's PDF and image are shown (see :mod:`.conversion`).
 
 Choices where the docs disagree or are silent:
 
@@ -209,10 +210,8 @@ def update(ctx: CallContext, params: dict[str, Any]) -> Any:
     record.stamps_enabled = to_flag(params.get("stampsEnabled"), True)
     record.updated_by, record.updated = ctx.auth.user_id, now()
     _render(ctx.state, record)
-    file_id, _, _, email_file = record.file_ids
     image_id, pdf_id = ctx.state.next_id("file"), ctx.state.next_id("file")
-    record.file_ids = (file_id, image_id, pdf_id, email_file)
-    ctx.portal.conversion.start(record)
+    ctx.portal.conversion.restart(record, image_id, pdf_id)
     emit(ctx.state, DOCUMENT_UPDATE, event_fields(record))
     return {"document": document_wire(ctx, record, "update")}
 

@@ -118,8 +118,9 @@ def _file(ctx: CallContext, kind: str, object_id: int) -> tuple[bytes, str]:
         raise PortalError("0", "Document not found", 404)
     if kind == "docx":
         return document.docx, document.title
-    data = document.pdf if kind == "pdf" else document.image
-    if data is None or ctx.portal.conversion.status(document) != "ready":
+    shown = ctx.portal.conversion.view(document)
+    data = shown.pdf if kind == "pdf" else shown.image
+    if data is None or shown.status != "ready":
         raise PortalError("0", "File not found", 404)
     return data, document.title
 

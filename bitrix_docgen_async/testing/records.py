@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["DocumentRecord", "EventBinding", "PendingEvent", "TemplateRecord", "now"]
+__all__ = ["DocumentRecord", "EventBinding", "PendingEvent", "Rendered", "TemplateRecord", "now"]
 
 
 def now() -> datetime:
@@ -66,6 +66,23 @@ class TemplateRecord:
         return any(code == prefix or code.startswith(prefix + "_") for code in self.entity_type_ids)
 
 
+@attrs.frozen
+class Rendered:
+    """The files of a finished conversion, kept while an update's conversion runs.
+
+    Attributes:
+        pdf: the PDF.
+        image: the preview image.
+        pdf_id: its ``pdfId``.
+        image_id: its ``imageId``.
+    """
+
+    pdf: bytes = attrs.field(repr=False)
+    image: bytes = attrs.field(repr=False)
+    pdf_id: int
+    image_id: int
+
+
 @attrs.define
 class DocumentRecord:
     """A stored document.
@@ -87,6 +104,7 @@ class DocumentRecord:
         ready_at: the portal-clock time at which the conversion finishes.
         failed: the conversion fails (at ``ready_at``).
         file_ids: ``fileId``, ``imageId``, ``pdfId`` and ``emailDiskFile``.
+        previous: the previous render's files, shown while an update's conversion runs.
         uploaded: made by ``document.upload`` rather than rendered from the template.
         public_path: the path of the public link (``/pub/~...``), if enabled; the link is
             built on the host the caller used.
@@ -109,6 +127,7 @@ class DocumentRecord:
     ready_at: float = 0.0
     failed: bool = False
     file_ids: tuple[int, int, int, int] = (0, 0, 0, 0)
+    previous: Rendered | None = None
     updated_by: int | None = None
     uploaded: bool = False
     public_path: str | None = None

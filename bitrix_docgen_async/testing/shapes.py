@@ -100,7 +100,7 @@ def document_wire(ctx: CallContext, record: DocumentRecord, shape: str) -> dict[
     template = ctx.state.templates.get(record.template_id)
     stamps = template is not None and template.with_stamps == "Y"
     reasons = _REASONS["add" if shape in ("add", "upload") else "get"]
-    status = ctx.portal.conversion.status(record)
+    status = ctx.portal.conversion.view(record).status
     base = ctx.base_url
     created_by, updated_by = _authors(record, shape)
     wire: dict[str, Any] = {
@@ -143,8 +143,9 @@ def document_wire(ctx: CallContext, record: DocumentRecord, shape: str) -> dict[
 
 def list_row(ctx: CallContext, record: DocumentRecord, keys: tuple[str, ...]) -> dict[str, Any]:
     """A ``document.list`` row with the selected ``keys`` (file keys only once converted)."""
-    ready = ctx.portal.conversion.status(record) == "ready"
-    file_id, image_id, pdf_id, _ = record.file_ids
+    shown = ctx.portal.conversion.view(record)
+    ready = shown.status == "ready"
+    file_id, image_id, pdf_id = record.file_ids[0], shown.image_id, shown.pdf_id
     base = ctx.base_url
     row: dict[str, Any] = {
         "id": str(record.id),

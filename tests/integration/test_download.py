@@ -22,7 +22,7 @@ async def test_each_kind_is_saved_byte_identical(tmp_path: Path) -> None:
             pdf = await client.documents.download(document, tmp_path)
             docx = await client.documents.download(document, tmp_path, kind="docx")
             image = await client.documents.download(doc_id, tmp_path / "img", kind="image")
-            named = await client.documents.download(document, tmp_path / "named.pdf")
+            named = await client.documents.download(document, tmp_path, filename="named.pdf")
         assert pdf == tmp_path / f"document-{doc_id}.pdf"
         assert pdf.read_bytes() == portal.document_file(doc_id, "pdf")
         assert pdf.read_bytes().startswith(b"%PDF-")

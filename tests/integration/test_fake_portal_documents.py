@@ -175,9 +175,8 @@ async def test_tutorial_flow(
     status, body = await call(http, portal, "update", update)
     assert status == 200
     updated = body["result"]["document"]
-    assert_shape(
-        updated, fixture("document.update.response")["result"]["document"], PLAIN_FILE_URLS
-    )
+    # the previous render's links stay until the update's conversion is done, as in the docs
+    assert_shape(updated, fixture("document.update.response")["result"]["document"])
     assert (updated["number"], updated["createdBy"], updated["updatedBy"]) == ("A-7", None, 1)
     assert updated["title"] == added["title"]
     assert "Changed" in document_xml(portal.document_file(1))
@@ -436,15 +435,26 @@ async def test_pdf_appears_only_after_the_delay(
     clock.advance(0.1)
     _, body = await call(http, portal, "get", {"id": 1})
     assert pdf_keys <= set(body["result"]["document"])
+    _, body = await call(http, portal, "list")
+    first_ids = (body["result"]["documents"][0]["pdfId"], body["result"]["documents"][0]["imageId"])
+    first_pdf = portal.document_file(1, "pdf")
     _, body = await call(http, portal, "update", {"id": 1, "values": {"Comment": "again"}})
-    assert not pdf_keys & set(body["result"]["document"])  # the conversion starts over
+    # The conversion starts over, but until it is done the previous render is shown
+    # (protocol.md §11): the same links, bytes and ids.
+    assert {"pdfUrl", "imageUrl"} <= set(body["result"]["document"])
+    _, body = await call(http, portal, "get", {"id": 1})
+    assert pdf_keys <= set(body["result"]["document"])
     _, body = await call(http, portal, "list")
     row = body["result"]["documents"][0]
-    assert (row["pdfId"], row["imageId"]) == (None, None)
-    assert not pdf_keys & set(row)
+    assert (row["pdfId"], row["imageId"]) == first_ids
+    assert pdf_keys <= set(row)
+    assert portal.document_file(1, "pdf") == first_pdf
     clock.advance(8.0)
     _, body = await call(http, portal, "list")
-    assert pdf_keys <= set(body["result"]["documents"][0])
+    row = body["result"]["documents"][0]
+    assert pdf_keys <= set(row)
+    assert None not in (row["pdfId"], row["imageId"])
+    assert row["pdfId"] != first_ids[0] and row["imageId"] != first_ids[1]
 
 
 async def test_pdf_content_of_an_upload_is_converted_like_any_document(
@@ -598,7 +608,12 @@ async def test_machine_urls_refuse_bad_tokens_and_gone_files(
     foreign = oauth_url.split("token=")[0] + "token=" + webhook_token
     assert (await fetch(http, foreign))[0] == 403  # a link works only for its own caller
 
+    before = portal.document_file(first, "pdf")
+    portal.conversion.failure_rate = 1.0  # the update's conversion fails
     await call(http, portal, "update", {"id": first})
+    status, data, _ = await fetch(http, url)
+    assert (status, data) == (200, before)  # the previous render, until the new one is done
+    clock.advance(8.0)
     status, data, _ = await fetch(http, url)
     assert (status, json.loads(data)["error_description"]) == (404, "File not found")
     await call(http, portal, "delete", {"id": first})
