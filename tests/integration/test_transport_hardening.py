@@ -45,6 +45,7 @@ from bitrix_docgen_async import (
     ResponseError,
     Timeouts,
 )
+from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.transport import Transport
 from tests.helpers import FAST_RETRY
 
@@ -220,7 +221,7 @@ async def test_a_redirect_to_https_on_another_host_is_followed(
         assert await client.call(GET, {"id": 1}) == {"numerator": {"id": 1}}
         assert client.auth.origin == new  # the portal moved (protocol.md §1.1)
     assert [r["path"] for r in received] == [f"/rest/1/{CODE}/{GET}"]
-    assert json.loads(received[0]["body"]) == {"id": 1}  # the same POST, body and all
+    assert parse_str(received[0]["body"]) == {"id": "1"}  # the same POST, body and all
 
 
 async def test_a_local_portal_redirecting_off_the_machine_over_http_is_refused() -> None:
@@ -275,7 +276,7 @@ async def test_a_download_follows_only_safe_redirects() -> None:
 async def echoing(request: web.Request) -> web.StreamResponse:
     """Answers like a careless proxy or portal: the path and the token come back in the text."""
     body = await request.read()
-    token = (json.loads(body) if body else {}).get("auth", "")
+    token = (parse_str(body) if body else {}).get("auth", "")
     method = request.path.rsplit("/", 1)[1]
     url = str(request.url)
     headers = {"x-bitrix-ri": "7c1d2e3f4a5b"}
@@ -287,7 +288,7 @@ async def echoing(request: web.Request) -> web.StreamResponse:
         return web.Response(status=504, text=page, content_type="text/html", headers=headers)
     if method == "batch":
         echo = {"error": "100", "error_description": f"Failed: {url} auth {token}"}
-        errors = {key: echo for key in json.loads(body)["cmd"]}
+        errors = {key: echo for key in parse_str(body)["cmd"]}
         result = {"result": [], "result_error": errors, "result_total": [], "result_next": []}
         return web.json_response({"result": result, "time": {}}, headers=headers)
     error = {
@@ -471,7 +472,7 @@ def test_timeouts_are_checked() -> None:
 
 async def test_the_portal_request_id_reaches_direct_and_batched_errors() -> None:
     async def portal(request: web.Request) -> web.StreamResponse:
-        body = json.loads(await request.read())
+        body = parse_str(await request.read())
         headers = {"X-Bitrix-RI": "ri-" + request.path.rsplit("/", 1)[1].replace(".", "-")}
         if request.path.endswith("/batch"):
             errors = {
