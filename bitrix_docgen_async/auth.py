@@ -24,7 +24,7 @@ __all__ = ["Auth", "OAuthAuth", "OAuthTokens", "TokenStore", "WebhookAuth"]
 
 log = logging.getLogger("bitrix_docgen_async.auth")
 
-#: The authorization server named throughout the docs (protocol.md §5.2); regional portals get
+#: The authorization server named throughout the docs (docs/portal.md#oauth); regional portals get
 #: theirs in the token response's ``domain``, so it is configurable.
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
@@ -46,7 +46,7 @@ def _check_base_url(url: str, what: str) -> tuple[str, str]:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"{what} must be an absolute https:// URL")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        # Bitrix24 refuses plain HTTP ("Https required", protocol.md §1.1).
+        # Bitrix24 refuses plain HTTP ("Https required", docs/portal.md#addressing-and-calls).
         raise ValueError(f"{what} must use https (plain http only for a local fake portal)")
     if parts.query or parts.fragment:
         raise ValueError(f"{what} must not carry a query string or fragment")
@@ -137,7 +137,7 @@ class OAuthTokens:
 
 
 #: Called once after every successful refresh with the new pair; store it, and stop using the
-#: old refresh token (each refresh returns a new one, protocol.md §5.3).
+#: old refresh token (each refresh returns a new one, docs/portal.md#oauth).
 TokenStore = Callable[[OAuthTokens], Awaitable[None]]
 
 
@@ -239,7 +239,7 @@ class OAuthAuth:
             },
         )
         # The token endpoint answers with a bare object, not a {"result": ...} envelope, and
-        # may report an error with HTTP 200 (``wrong_client``, protocol.md §5.3).
+        # may report an error with HTTP 200 (``wrong_client``, docs/portal.md#oauth).
         try:
             data = json.loads(response.body)
         except ValueError:

@@ -1,10 +1,11 @@
 """Streaming, atomic downloads of a document's .docx, PDF or preview image.
 
 The ``*Machine`` URL is fetched as is: it carries its own authorisation, and editing it breaks
-the signature (protocol.md §8.6). It is a secret, so it is never logged or put in an error. The
-body streams into a temporary file beside the target, renamed into place only when complete, so
-a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed (up to 3 times) with
-``document.get``; machine URLs are REST requests, so each one takes a request token.
+the signature (docs/portal.md#machine-urls-and-downloads). It is a secret, so it is never logged or
+put in an error. The body streams into a temporary file beside the target, renamed into place only
+when complete, so a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed
+(up to 3 times) with ``document.get``; machine URLs are REST requests, so each one takes a request
+token.
 """
 
 from __future__ import annotations

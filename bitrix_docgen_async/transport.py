@@ -2,7 +2,7 @@
 
 Nothing here logs or raises a URL: webhook URLs carry the secret code in their path, OAuth token
 requests carry the client secret and refresh token in their query, and ``*Machine`` URLs carry
-tokens (protocol.md §8.6). Errors name the host and the failure kind only.
+tokens (docs/portal.md#machine-urls-and-downloads). Errors name the host and the failure kind only.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ _MAX_REDIRECTS = 3
 class Timeouts:
     """Client-side timeouts, in seconds.
 
-    The read timeout sits *above* the portal's own 60 s cut-off (protocol.md §1.2), so that the
-    portal, not the client, ends a slow call: a client that gives up first and retries a
+    The read timeout sits *above* the portal's own 60 s cut-off (docs/portal.md#request-time-out),
+    so that the portal, not the client, ends a slow call: a client that gives up first and retries a
     ``document.add`` that is still rendering creates a duplicate.
     """
 
@@ -125,7 +125,8 @@ class Transport:
         """POST ``payload`` as JSON. A redirect to a new portal host is re-sent as the same POST.
 
         Bitrix24 answers calls to a portal's old address with a 302 to the new one; following it
-        blindly would turn the POST into a GET and lose the body (protocol.md §1.1).
+        blindly would turn the POST into a GET and lose the body
+        (docs/portal.md#addressing-and-calls).
         """
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {

@@ -1,7 +1,7 @@
 """The fake portal's limits for the demo and the emulator: realistic, or scaled for speed.
 
-Realistic is what a cloud portal on an ordinary plan does (protocol.md §3): a request bucket of
-50 draining at 2 per second, 480 s of execution per method per 10 minutes, ``document.add``
+Realistic is what a cloud portal on an ordinary plan does (docs/portal.md#limits): a request bucket
+of 50 draining at 2 per second, 480 s of execution per method per 10 minutes, ``document.add``
 rendering for about 1.5 s and PDFs converting in 8 s. Fast keeps the shape and scales time down:
 burst 50 at 20 per second, the budget 1:100 (4.8 s per 6 s), an add costing 0.02 s and PDFs
 ready after 0.5 s.

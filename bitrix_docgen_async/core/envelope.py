@@ -1,17 +1,18 @@
 """Read the REST envelope: success, error, the ``time`` block and the inner result of ``batch``.
 
-Pure: bytes in, values or exceptions out (protocol.md §1.3, §1.4, §2, §4).
+Pure: bytes in, values or exceptions out (docs/portal.md#responses-and-the-time-object, #batch,
+#errors).
 
 * A success is ``{"result": ..., "time": {...}}``, plus top-level ``total``/``next`` for list
-  methods (§1.3, §6) -> :class:`Envelope`.
-* An error is ``{"error": ..., "error_description": ...}`` with any status, 200 included (§4.1;
-  PY raises an ``error`` found in a 2xx body too) -> the :class:`ApiError` from
+  methods (portal.md#responses-and-the-time-object, portal.md#pagination) -> :class:`Envelope`.
+* An error is ``{"error": ..., "error_description": ...}`` with any status, 200 included
+  (portal.md#errors; PY raises an ``error`` found in a 2xx body too) -> the :class:`ApiError` from
   :func:`~bitrix_docgen_async.core.errormap.error_for`, raised.
 * Anything else (an nginx HTML page, truncated JSON, a JSON array) -> :class:`ResponseError`.
   Its message never quotes a response body: a 2xx body may hold tokens or personal data. Only the
   ``<title>`` of an HTML error page (non-2xx) is shown, cut to 100 characters.
 * ``batch`` answers 200 even when commands fail; :func:`split_batch` splits its inner ``result``
-  per command id (§2).
+  per command id (portal.md#batch).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ __all__ = ["BatchReply", "Envelope", "TimeInfo", "parse_response", "split_batch"
 
 _TITLE_LIMIT = 100
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-# protocol.md §4.1: an error code is "a string of digits, Latin letters and underscores".
+# docs/portal.md#errors: an error code is "a string of digits, Latin letters and underscores".
 _CODE_LIKE = re.compile(r"[A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?\d+")
 
@@ -39,9 +40,9 @@ _INTEGER = re.compile(r"[+-]?\d+")
 def _number(value: object) -> float | None:
     """A finite number from an int, a float or a numeric string; anything else is ``None``.
 
-    The ``time`` fields vary (protocol.md §1.4): 2026 docgen examples send an integer ``start``
-    and ``processing``, so ints are as good as floats. ``bool`` is an ``int`` in Python but never
-    a time, so it is refused.
+    The ``time`` fields vary (docs/portal.md#responses-and-the-time-object): 2026 docgen examples
+    send an integer ``start`` and ``processing``, so ints are as good as floats. ``bool`` is an
+    ``int`` in Python but never a time, so it is refused.
     """
     if isinstance(value, bool):
         return None
@@ -63,10 +64,10 @@ def _string(value: object) -> str | None:
 
 @attrs.frozen
 class TimeInfo:
-    """The ``time`` object of a response or of one batch command (protocol.md §1.4).
+    """The ``time`` object of a response or of one batch command.
 
-    The docs say its fields "may vary depending on the method and environment", so every one is
-    optional.
+    See docs/portal.md#responses-and-the-time-object. The docs say its fields "may vary
+    depending on the method and environment", so every one is optional.
 
     Attributes:
         start: Unix time the request began.
@@ -74,7 +75,7 @@ class TimeInfo:
         duration: ``finish - start``, seconds.
         processing: processing time, seconds.
         operating: this method's execution time for this app/webhook over the last 10 minutes,
-            seconds (the operating budget, §3.2).
+            seconds (the operating budget, portal.md#operating-time-per-method).
         operating_reset_at: Unix time at which part of that budget is released; absent from some
             responses (``event.bind``, ``user.current``).
         date_start: ISO-8601 start with offset, e.g. ``2024-08-29T10:34:19+03:00``.
@@ -117,14 +118,14 @@ class TimeInfo:
 
 @attrs.frozen
 class Envelope:
-    """A success envelope (protocol.md §1.3).
+    """A success envelope (docs/portal.md#responses-and-the-time-object).
 
     Attributes:
         result: the decoded ``result``, whatever its JSON type (docgen methods wrap it in an
             object such as ``{"document": {...}}``; ``batch`` nests another envelope).
         time: the request's ``time`` block, or ``None`` when absent.
-        total: the list total (§6), or ``None`` when absent.
-        next: the ``start`` of the next page (§6), or ``None`` when there is none.
+        total: the list total (portal.md#pagination), or ``None`` when absent.
+        next: the ``start`` of the next page (portal.md#pagination), or ``None`` when there is none.
     """
 
     result: Any
@@ -135,7 +136,7 @@ class Envelope:
 
 @attrs.frozen
 class BatchReply:
-    """The inner ``result`` of a ``batch`` call, split per command key (protocol.md §2).
+    """The inner ``result`` of a ``batch`` call, split per command key (docs/portal.md#batch).
 
     A key is in exactly one of ``results`` and ``errors`` when its command ran; under ``halt=1``
     the commands after the first failure appear in neither.
@@ -303,8 +304,8 @@ def _section(container: Mapping[str, Any], name: str) -> dict[str, Any]:
     """One section of a batch result, keyed by command id as text.
 
     PHP serialises an empty array as ``[]`` and an array with keys 0..n-1 as a JSON list, so a
-    section may be missing, ``[]``, an object, or a list whose index is the key (protocol.md §2;
-    JS types every section ``T[] | Record<key, T>``).
+    section may be missing, ``[]``, an object, or a list whose index is the key
+    (docs/portal.md#batch; JS types every section ``T[] | Record<key, T>``).
     """
     value = container.get(name)
     if value is None:
@@ -322,11 +323,12 @@ def _command_error(key: str, value: object, methods: Mapping[str, str] | None) -
         code, description = _error_parts(value)
     elif isinstance(value, str):
         # JS types result_error values as string-or-object. A bare string shaped like a code
-        # (§4.1) is taken as the code; any other text as the description of an empty code.
+        # (portal.md#errors) is taken as the code; any other text as the description of an empty
+        # code.
         code, description = (value, "") if _CODE_LIKE.fullmatch(value) else ("", value)
     else:
         code, description = _wire_text(value), ""
-    # status None: the batch call itself answered 200 (protocol.md §2).
+    # status None: the batch call itself answered 200 (docs/portal.md#batch).
     return error_for(code, description, status=None, method=method)
 
 

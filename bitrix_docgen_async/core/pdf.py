@@ -1,8 +1,8 @@
 """PDF readiness and the polling schedule. Pure: the poller in ``polling.py`` does the waiting.
 
-Conversion of DOCX to PDF runs asynchronously on the portal (protocol.md §8.5): ``pdfUrl`` and
-``pdfUrlMachine`` are missing or empty until it is done, ``isTransformationError`` says it
-failed, and the docs give no "in progress" flag. The old docs named 8 s as the minimum
+Conversion of DOCX to PDF runs asynchronously on the portal (docs/portal.md#pdf-conversion):
+``pdfUrl`` and ``pdfUrlMachine`` are missing or empty until it is done, ``isTransformationError``
+says it failed, and the docs give no "in progress" flag. The old docs named 8 s as the minimum
 conversion time, so nothing is polled earlier than that after a document's creation.
 """
 

@@ -1,7 +1,7 @@
 """Lists: awaitable for the first page, async-iterable over every item of every page.
 
-Bitrix24 lists return 50 rows per call with ``total`` and ``next`` (protocol.md §6). Once the
-first page tells the total, the remaining pages are requested concurrently, so they travel
+Bitrix24 lists return 50 rows per call with ``total`` and ``next`` (docs/portal.md#pagination). Once
+the first page tells the total, the remaining pages are requested concurrently, so they travel
 together through the batcher: 24 more pages cost one HTTP request, not 24.
 """
 

@@ -1,10 +1,10 @@
 """The asynchronous DOCX -> PDF + preview-image conversion of the fake document generator.
 
-protocol.md §8.5: right after ``document.add``/``update``/``upload`` the PDF and the image are
-not there yet. Here a conversion finishes ``delay`` seconds (on the portal's injected clock, give
-or take a seeded ``jitter``) after it starts; until then ``pdfUrl``/``imageUrl`` and their
-``*Machine`` forms are **absent** from the document (the docs: "may be absent immediately after
-creation"), never ``""``. A seeded share ``failure_rate`` of conversions fail: from the moment
+docs/portal.md#pdf-conversion: right after ``document.add``/``update``/``upload`` the PDF and the
+image are not there yet. Here a conversion finishes ``delay`` seconds (on the portal's injected
+clock, give or take a seeded ``jitter``) after it starts; until then ``pdfUrl``/``imageUrl`` and
+their ``*Machine`` forms are **absent** from the document (the docs: "may be absent immediately
+after creation"), never ``""``. A seeded share ``failure_rate`` of conversions fail: from the moment
 they would have finished, the document shows ``isTransformationError: true`` with a code and a
 message, and it never gets a PDF or an image. A ``document.upload`` that brings its own
 ``pdfContent`` is converted at once and cannot fail.

@@ -1,4 +1,4 @@
-"""``filter``, ``order`` and ``select`` of the docgen list methods (protocol.md §6).
+"""``filter``, ``order`` and ``select`` of the docgen list methods (docs/portal.md#pagination).
 
 A filter key is a field name with an optional operator prefix: ``>=``, ``>``, ``<=``, ``<``,
 ``@`` (in a list), ``!@``, ``=``, ``!=``/``!`` (not equal), ``%`` (contains), ``!%``. A plain

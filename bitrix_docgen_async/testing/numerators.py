@@ -1,14 +1,15 @@
 """``crm.documentgenerator.numerator.*`` handlers with the documented shapes and quirks.
 
-protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add`` answers ``{"numerator": {...}}`` with
-an *int* id; ``get`` the same wrapper with a *string* id; ``update`` the numerator object itself,
-not wrapped; ``list`` ``{"numerators": [...]}`` (rows without ``code``), 50 per page; ``delete``
-``null``. Only numerators created through REST may be updated or deleted.
+docs/portal.md#document-generator, #wire-quirks, #document-generator-errors and the docs' fixtures:
+``add`` answers ``{"numerator": {...}}`` with an *int* id; ``get`` the same wrapper with a *string*
+id; ``update`` the numerator object itself, not wrapped; ``list`` ``{"numerators": [...]}`` (rows
+without ``code``), 50 per page; ``delete`` ``null``. Only numerators created through REST may be
+updated or deleted.
 
 :func:`next_number` hands out document numbers: one counter per numerator, shared by every
-template that uses it (protocol.md §8.2), honouring ``start``/``step``/``length``/``padString``
-and the text around ``{NUMBER}`` (``{YEAR}``, ``{MONTH}``, ``{DAY}`` too; ``periodicBy`` resets
-are not modelled).
+template that uses it (docs/portal.md#document-generator), honouring
+``start``/``step``/``length``/``padString`` and the text around ``{NUMBER}`` (``{YEAR}``,
+``{MONTH}``, ``{DAY}`` too; ``periodicBy`` resets are not modelled).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """OAuth 2.0 for the fake portal: tokens, their expiry and the ``/oauth/token/`` endpoint.
 
-The endpoint follows protocol.md §5: ``grant_type=authorization_code`` (a code from
+The endpoint follows docs/portal.md#oauth: ``grant_type=authorization_code`` (a code from
 :meth:`TokenAuthority.issue_code`, valid 30 s, single use) and ``grant_type=refresh_token``.
 Every grant returns a new access token *and* a new refresh token; the refresh token used stops
 working. Access tokens expire ``lifetime`` seconds after they were issued, on the portal's clock.
@@ -21,7 +21,7 @@ from bitrix_docgen_async.testing.state import PortalStats
 
 __all__ = ["CODE_LIFETIME", "OAuthCredentials", "TokenAuthority"]
 
-#: Seconds an authorization code stays valid (protocol.md §5.2).
+#: Seconds an authorization code stays valid (docs/portal.md#oauth).
 CODE_LIFETIME = 30.0
 _SCOPE = "crm,documentgenerator"
 

@@ -4,7 +4,7 @@ An ``aiohttp.web`` app serving ``/rest/{uid}/{code}/{method}[.json]`` (webhook),
 ``/rest/{method}[.json]`` with ``auth`` (OAuth) and ``/oauth/token/``. Each ``/rest/`` request
 goes through: injected faults, authentication, the request bucket (503), then the dispatcher
 (operating budget 429, execution cost, the request time cap 504). See DESIGN.md §5 and
-protocol.md §10 for what it imitates.
+docs/portal.md for what it imitates.
 
 It implements the docgen numerator, template and document methods, the file endpoints behind
 the ``*Machine`` URLs (:mod:`.downloads`), an asynchronous PDF conversion (:mod:`.conversion`)

@@ -1,4 +1,6 @@
-"""How the docgen methods show templates, documents and fields: the quirks of protocol.md §8.4.
+"""How the docgen methods show templates, documents and fields: the portal's wire quirks.
+
+See docs/portal.md#wire-quirks.
 
 Templates: string ``id``/``numeratorId``/``sort``, ``"Y"``/``"N"`` flags, ``entityTypeId`` an
 array of strings, ``users`` an object ``{"UA": "UA"}`` except in ``list`` (an array); the key

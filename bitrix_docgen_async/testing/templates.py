@@ -1,10 +1,11 @@
 """``crm.documentgenerator.template.*`` handlers with the documented shapes and quirks.
 
-protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add``/``update``/``get`` answer
-``{"template": {...}}`` with string ``id``/``numeratorId``/``sort``, ``"Y"``/``"N"`` flags,
-``entityTypeId`` an array of strings and ``users`` an object ``{"UA": "UA"}``; ``list`` answers
-``{"templates": {"<id>": {...}}}`` keyed by id with ``users`` as an array, 50 per page; ``delete``
-marks the template deleted and answers ``null``; ``getfields`` answers ``{"templateFields": ...}``.
+docs/portal.md#document-generator, #wire-quirks, #document-generator-errors and the docs' fixtures:
+``add``/``update``/``get`` answer ``{"template": {...}}`` with string
+``id``/``numeratorId``/``sort``, ``"Y"``/``"N"`` flags, ``entityTypeId`` an array of strings and
+``users`` an object ``{"UA": "UA"}``; ``list`` answers ``{"templates": {"<id>": {...}}}`` keyed by
+id with ``users`` as an array, 50 per page; ``delete`` marks the template deleted and answers
+``null``; ``getfields`` answers ``{"templateFields": ...}``.
 
 ``file`` is accepted as ``["name.docx", "<base64>"]``, as a bare base64 string, or as a
 multipart file part (which the portal turns into the two-element form). It must be strict base64
