@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,6 +14,7 @@ import pytest
 
 from bitrix_docgen_async.testing import FakePortal, build_docx
 from tests.corpus import docgen, load
+from tests.helpers import FakeClock, post
 
 DOCS = "crm.documentgenerator.document."
 GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
@@ -22,34 +22,7 @@ GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
 PLAIN_FILE_URLS = frozenset({"pdfUrl", "imageUrl"})
 
 
-class ManualClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def portal(clock: ManualClock) -> AsyncIterator[FakePortal]:
-    async with FakePortal(rate_limit=None, clock=clock, pdf_delay=8.0) as running:
-        yield running
+pytestmark = pytest.mark.portal(rate_limit=None, fake_clock=True, pdf_delay=8.0)
 
 
 async def call(
@@ -57,8 +30,7 @@ async def call(
 ) -> tuple[int, Any]:
     short = "." not in method and method != "batch"
     name = DOCS + method if short else method
-    async with http.post(portal.webhook_url + name, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, portal.webhook_url + name, body)
 
 
 async def fetch(http: aiohttp.ClientSession, url: str) -> tuple[int, bytes, Any]:
@@ -96,7 +68,7 @@ def document_xml(docx: bytes) -> str:
 
 
 async def test_tutorial_flow(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     _, body = await call(
         http, portal, "crm.documentgenerator.numerator.add",
@@ -407,7 +379,7 @@ async def test_list_pages_filters_and_order(
 
 
 async def test_pdf_appears_only_after_the_delay(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = portal.seed_template()
     _, body = await call(
@@ -452,7 +424,7 @@ async def test_pdf_content_of_an_upload_is_there_at_once(
 
 
 async def test_failures_and_jitter_are_seeded(http: aiohttp.ClientSession) -> None:
-    clock = ManualClock()
+    clock = FakeClock()
     async with FakePortal(
         rate_limit=None, clock=clock, pdf_delay=8.0, pdf_jitter=2.0, pdf_failure_rate=0.5, seed=7
     ) as portal:
@@ -501,7 +473,7 @@ async def test_failures_and_jitter_are_seeded(http: aiohttp.ClientSession) -> No
 
 
 async def test_machine_urls_serve_the_files(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = portal.seed_template("Invoice", placeholders=("DocumentNumber", "Comment"))
     document = portal.seed_document(template, values={"Comment": "hello"})
@@ -539,7 +511,7 @@ async def test_machine_urls_serve_the_files(
 
 
 async def test_machine_urls_refuse_bad_tokens_and_gone_files(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = portal.seed_template()
     first, second = portal.seed_document(template), portal.seed_document(template)

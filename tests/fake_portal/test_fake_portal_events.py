@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -10,21 +9,13 @@ import pytest
 
 from bitrix_docgen_async.testing import FakePortal
 from tests.corpus import load
+from tests.helpers import post
 
 ADD_EVENT = "ONCRMDOCUMENTGENERATORDOCUMENTADD"
 HANDLER = "https://handler.example/docgen"
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal(rate_limit=None, pdf_delay=0.0) as running:
-        yield running
+pytestmark = pytest.mark.portal(rate_limit=None, pdf_delay=0.0)
 
 
 async def app_call(
@@ -32,15 +23,13 @@ async def app_call(
 ) -> tuple[int, Any]:
     creds = portal.oauth
     payload = {**(body or {}), "auth": creds.access_token}
-    async with http.post(creds.client_endpoint + method, json=payload) as response:
-        return response.status, await response.json()
+    return await post(http, creds.client_endpoint + method, payload)
 
 
 async def hook_call(
     http: aiohttp.ClientSession, portal: FakePortal, method: str, body: Any = None
 ) -> tuple[int, Any]:
-    async with http.post(portal.webhook_url + method, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, portal.webhook_url + method, body)
 
 
 def fixture(name: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -10,21 +9,14 @@ import pytest
 
 from bitrix_docgen_async.testing import CallContext, FakePortal, PortalError
 from tests.corpus import docgen, load
+from tests.helpers import post
 
 PREFIX = "crm.documentgenerator.numerator."
 GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal() as running:
-        yield running
+# The portal with its default limits (bucket 50, 2 per second).
+pytestmark = pytest.mark.portal()
 
 
 async def call(
@@ -32,8 +24,7 @@ async def call(
 ) -> tuple[int, Any]:
     short = method in ("add", "get", "update", "delete", "list")
     url = portal.webhook_url + (PREFIX + method if short else method)
-    async with http.post(url, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, url, body)
 
 
 def fixture(name: str) -> Any:

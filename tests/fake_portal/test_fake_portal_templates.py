@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -11,29 +10,20 @@ import pytest
 
 from bitrix_docgen_async.testing import FakePortal, build_docx
 from tests.corpus import docgen, load
+from tests.helpers import post
 
 TEMPLATES = "crm.documentgenerator.template."
 DOCX = build_docx("Invoice {DocumentNumber}\nTo: {ClientName}\n{Comment}")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal(rate_limit=None, pdf_delay=0.0) as running:
-        yield running
+pytestmark = pytest.mark.portal(rate_limit=None, pdf_delay=0.0)
 
 
 async def call(
     http: aiohttp.ClientSession, portal: FakePortal, method: str, body: Any = None
 ) -> tuple[int, Any]:
     name = TEMPLATES + method if "." not in method and method != "batch" else method
-    async with http.post(portal.webhook_url + name, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, portal.webhook_url + name, body)
 
 
 def fixture(name: str) -> Any:
