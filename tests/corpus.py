@@ -2,8 +2,8 @@
 
 Every path here is found from this file, never written out: a clone of the repository tests
 itself from ``tests/fixtures/``. The official examples that the project's workspace keeps beside
-the repository (``../shared/fixtures/``) are an extra: :func:`shared_fixtures` skips the calling
-test module, with the reason printed by ``pytest -rs``, when they are absent.
+the repository (``../shared/fixtures/``) are an extra: the cross-check modules skip themselves,
+with :data:`SHARED_MISSING` as the reason printed by ``pytest -rs``, when they are absent.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bitrix_docgen_async.core.encoding import parse_str
 
@@ -80,15 +78,12 @@ def docgen(name: str) -> str:
     return f"{DOCGEN}{name}.json"
 
 
-def shared_fixtures() -> Path:
-    """``../shared/fixtures`` beside the repository, or skip the calling module with the reason.
-
-    Call at module level in cross-check modules only.
-    """
-    if not (SHARED / "docs").is_dir():
-        pytest.skip(
-            "docs cross-check: ../shared/fixtures/docs (the official examples beside the "
-            "repository) is absent; the project's own corpus in tests/fixtures is tested instead",
-            allow_module_level=True,
-        )
-    return SHARED
+#: Why the docs cross-check cannot run here, or ``""`` when it can. A cross-check module starts
+#: with ``if SHARED_MISSING: pytest.skip(SHARED_MISSING, allow_module_level=True)``, so that
+#: ``pytest -rs`` prints the module and this reason.
+SHARED_MISSING = (
+    ""
+    if (SHARED / "docs").is_dir()
+    else "docs cross-check: ../shared/fixtures/docs (the official examples beside the repository) "
+    "is absent; the project's own corpus in tests/fixtures is tested instead"
+)

@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.corpus import DOCGEN, corpus_files, load, manifest, shared_fixtures
+from tests.corpus import DOCGEN, SHARED, SHARED_MISSING, corpus_files, load, manifest
 
-DOCS = shared_fixtures() / "docs"
+if SHARED_MISSING:
+    pytest.skip(SHARED_MISSING, allow_module_level=True)
+
+DOCS = SHARED / "docs"
 DOCS_DOCGEN = DOCS / "crm.documentgenerator"
 
 #: Dicts whose keys are data (ids, field codes, value names), not a fixed shape.

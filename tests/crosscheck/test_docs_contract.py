@@ -29,9 +29,12 @@ from bitrix_docgen_async.models import (
     SequentSettings,
     Template,
 )
-from tests.corpus import shared_fixtures
+from tests.corpus import SHARED, SHARED_MISSING
 
-FIXTURES = shared_fixtures()
+if SHARED_MISSING:
+    pytest.skip(SHARED_MISSING, allow_module_level=True)
+
+FIXTURES = SHARED
 DOCGEN = FIXTURES / "docs" / "crm.documentgenerator"
 EVENTS = FIXTURES / "docs" / "events"
 PYSDK_ASSERTIONS = (

@@ -24,9 +24,12 @@ from bitrix_docgen_async.errors import (
     OperationTimeLimitError,
     ResponseError,
 )
-from tests.corpus import shared_fixtures
+from tests.corpus import SHARED, SHARED_MISSING
 
-FIXTURES = shared_fixtures()
+if SHARED_MISSING:
+    pytest.skip(SHARED_MISSING, allow_module_level=True)
+
+FIXTURES = SHARED
 DOCS = FIXTURES / "docs"
 PHPSDK = FIXTURES / "sdks" / "b24phpsdk"
 

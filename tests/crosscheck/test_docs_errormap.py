@@ -26,9 +26,12 @@ from bitrix_docgen_async.errors import (
     ServerError,
     TokenExpiredError,
 )
-from tests.corpus import shared_fixtures
+from tests.corpus import SHARED, SHARED_MISSING
 
-DOCS = shared_fixtures() / "docs"
+if SHARED_MISSING:
+    pytest.skip(SHARED_MISSING, allow_module_level=True)
+
+DOCS = SHARED / "docs"
 
 # Expected class and the HTTP status the docs (fixtures/docs/README.md) give for every error
 # fixture. Keyed by the path under fixtures/docs/.
