@@ -25,7 +25,7 @@ __all__ = ["Auth", "OAuthAuth", "OAuthTokens", "TokenStore", "WebhookAuth"]
 
 log = logging.getLogger("bitrix_docgen_async.auth")
 
-#: The authorization server named throughout the docs (protocol.md §5.2); regional portals get
+#: The authorization server named throughout the docs (docs/portal.md#oauth); regional portals get
 #: theirs in the token response's ``domain``, so it is configurable.
 DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
 
@@ -38,7 +38,7 @@ def _check_base_url(url: str, what: str) -> tuple[str, str]:
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError(f"{what} must be an absolute https:// URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        # Bitrix24 refuses plain HTTP ("Https required", protocol.md §1.1).
+        # Bitrix24 refuses plain HTTP ("Https required", docs/portal.md#addressing-and-calls).
         raise ValueError(f"{what} must use https (plain http only for a local fake portal)")
     if parts.query or parts.fragment:
         raise ValueError(f"{what} must not carry a query string or fragment")
@@ -112,7 +112,8 @@ class WebhookAuth:
         """Send later calls to ``origin``: https, or loopback from a loopback test portal.
 
         Raises:
-            RedirectError: ``origin`` would carry the webhook code in clear (protocol.md §1.1).
+            RedirectError: ``origin`` would carry the webhook code in clear
+            (docs/portal.md#addressing-and-calls).
         """
         check_move(self._origin, origin)
         self._origin = origin_of(origin)
@@ -141,7 +142,7 @@ class OAuthTokens:
 
 
 #: Called once after every successful refresh with the new pair; store it, and stop using the
-#: old refresh token (each refresh returns a new one, protocol.md §5.3).
+#: old refresh token (each refresh returns a new one, docs/portal.md#oauth).
 TokenStore = Callable[[OAuthTokens], Awaitable[None]]
 
 
@@ -213,7 +214,8 @@ class OAuthAuth:
         """Send later calls to ``origin``: https, or loopback from a loopback test portal.
 
         Raises:
-            RedirectError: ``origin`` would carry the access token in clear (protocol.md §1.1).
+            RedirectError: ``origin`` would carry the access token in clear
+            (docs/portal.md#addressing-and-calls).
         """
         check_move(self._origin, origin)
         self._origin = origin_of(origin)
@@ -256,7 +258,7 @@ class OAuthAuth:
             },
         )
         # The token endpoint answers with a bare object, not a {"result": ...} envelope, and
-        # may report an error with HTTP 200 (``wrong_client``, protocol.md §5.3).
+        # may report an error with HTTP 200 (``wrong_client``, docs/portal.md#oauth).
         try:
             data = json.loads(response.body)
         except ValueError:

@@ -1,7 +1,8 @@
 """Streaming, atomic downloads of a document's .docx, PDF or preview image.
 
 The ``*Machine`` URL is fetched as is: it carries its own authorisation, and editing it breaks
-the signature (protocol.md §8.6). It is a secret, so it is never logged or put in an error. The
+the signature (docs/portal.md#machine-urls-and-downloads). It is a secret, so it is never logged or
+put in an error. The
 body streams into a temporary file in the destination folder, renamed into place only when
 complete, so a failed download leaves nothing behind. A stale URL (401/403/404) is refreshed (up
 to 3 times) with ``document.get``; machine URLs are REST requests, so each one takes a request
@@ -171,7 +172,8 @@ class Downloader:
         while True:
             url = _url(document, kind)
             # After an update the PDF and image links may still be the previous render's
-            # (protocol.md §11): they count only once the one readiness rule says READY.
+            # (docs/portal.md#where-the-sources-disagree): they count only once the one readiness
+            # rule says READY.
             outdated = kind != "docx" and document.pdf_state() is PdfState.PENDING
             if not url or outdated:
                 if refreshes == 0:

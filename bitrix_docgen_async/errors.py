@@ -95,7 +95,8 @@ class ApiError(BitrixError):
             (Bitrix24 reports those inside an HTTP 200).
         method: the REST method that failed, when known.
         request_id: the portal's id of the HTTP request (its ``x-bitrix-ri`` response header,
-            protocol.md §11), to quote to Bitrix24 support; ``None`` when the reply had none.
+            docs/portal.md#where-the-sources-disagree), to quote to Bitrix24 support; ``None`` when
+            the reply had none.
     """
 
     def __init__(
@@ -227,7 +228,8 @@ class RedirectError(BitrixError):
 
     A redirect to plain ``http`` would carry the webhook code (in the path) or the OAuth token
     (in the body) in clear text, so it is refused, as is a redirect to another host over
-    anything but https (protocol.md §1.1: a moved portal redirects to its new https address).
+    anything but https (docs/portal.md#addressing-and-calls: a moved portal redirects to its new
+    https address).
     The portal that redirected did not execute the call; sending it again would only be
     redirected again, so it is not retryable.
 

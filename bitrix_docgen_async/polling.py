@@ -6,7 +6,8 @@ over 3,000 documents costs 60 requests. Callers waiting on the same document sha
 
 Readiness is :meth:`Document.pdf_state`, the library's one rule. A document that
 ``documents.update`` returned carries ``pdf_since`` (the render from before the update): its
-``pdfUrl`` may still be that render's (protocol.md §11), and only a changed ``pdfId`` tells
+``pdfUrl`` may still be that render's (docs/portal.md#where-the-sources-disagree), and only a
+changed ``pdfId`` tells
 the new PDF apart. ``document.get`` does not show ``pdfId``, so such a document is also read
 through its ``document.list`` row (filtered by id, in the same batch), which does
 (:func:`look`).

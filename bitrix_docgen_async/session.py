@@ -55,7 +55,7 @@ __all__ = ["ClientStats", "CommandResult", "Session"]
 
 log = logging.getLogger("bitrix_docgen_async.session")
 
-#: The portal runs at most 50 commands per batch (protocol.md §2).
+#: The portal runs at most 50 commands per batch (docs/portal.md#batch).
 MAX_BATCH = 50
 #: How far down the queue one batch looks for commands that fit; bounds the work per batch.
 _SCAN_LIMIT = 2000

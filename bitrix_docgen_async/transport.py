@@ -2,7 +2,7 @@
 
 Nothing here logs or raises a URL: webhook URLs carry the secret code in their path, OAuth token
 requests carry the client secret and refresh token in their query, and ``*Machine`` URLs carry
-tokens (protocol.md §8.6). Errors name the host and the failure kind only.
+tokens (docs/portal.md#machine-urls-and-downloads). Errors name the host and the failure kind only.
 
 Bounds, so that a misbehaving server (or a man in the middle) cannot hold a call or the memory:
 
@@ -63,7 +63,8 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -
 class Timeouts:
     """Client-side bounds on one HTTP request: timeouts in seconds, and the reply's size.
 
-    The read timeout sits *above* the portal's own 60 s cut-off (protocol.md §1.2), so that the
+    The read timeout sits *above* the portal's own 60 s cut-off (docs/portal.md#request-time-out),
+    so that the
     portal, not the client, ends a slow call: a client that gives up first and retries a
     ``document.add`` that is still rendering creates a duplicate. The total deadline sits above
     both, so it only ends a reply that keeps trickling in.
@@ -223,7 +224,8 @@ class Transport:
         """POST ``payload`` as JSON. A redirect to a new portal host is re-sent as the same POST.
 
         Bitrix24 answers calls to a portal's old address with a 302 to the new one; following it
-        blindly would turn the POST into a GET and lose the body (protocol.md §1.1).
+        blindly would turn the POST into a GET and lose the body
+        (docs/portal.md#addressing-and-calls).
 
         Raises:
             RedirectError: a redirect to plain http or to another host without https, or more
@@ -256,7 +258,8 @@ class Transport:
         """POST an ``application/x-www-form-urlencoded`` ``body`` (a REST call or a ``batch``).
 
         Bitrix24 reads a form body with PHP's ``parse_str``, the same way it reads a batch
-        command's query, so lone and batched calls share one wire form (protocol.md §1.2).
+        command's query, so lone and batched calls share one wire form
+        (docs/portal.md#request-time-out).
         Redirects are handled as by :meth:`post_json`.
         """
         headers = {

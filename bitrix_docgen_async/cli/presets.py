@@ -1,7 +1,8 @@
 """The fake portal's limits for the demo and the emulator: realistic, or scaled for speed.
 
 Both come from :meth:`FakePortal.realistic` (:mod:`bitrix_docgen_async.testing.realistic`):
-what a cloud portal on an ordinary plan does (protocol.md §3, §8.5) -- a request bucket of 50
+what a cloud portal on an ordinary plan does (docs/portal.md#limits, docs/portal.md#pdf-conversion)
+-- a request bucket of 50
 draining at 2 per second, 480 s of execution per method per 10 minutes, ``document.add``
 rendering for 1.5 ± 0.5 s and PDFs converting in 24 ± 16 s. Fast is the same divided by 100:
 burst 50 at 200 per second, 4.8 s per 6 s, an add costing 0.015 s and PDFs ready after

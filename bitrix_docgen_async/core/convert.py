@@ -1,7 +1,7 @@
 """The one place that knows how the portal spells things: wire JSON <-> typed models.
 
-Pure (no I/O). The quirks read here and nowhere else (protocol.md §8.4): camelCase names, with a
-few that are not the field's camelCase (``createTime``, a template's ``download`` and
+Pure (no I/O). The quirks read here and nowhere else (docs/portal.md#wire-quirks): camelCase names,
+with a few that are not the field's camelCase (``createTime``, a template's ``download`` and
 ``entityTypeId``) and snake_case in ``event.get``; ids as ints or digit strings (``61`` from
 ``add``, ``"61"`` from ``get``); flags as JSON bools, ``"Y"``/``"N"``, ``"1"``/``"0"``, ``1``/``0``
 or ``"true"``/``"false"``, anything else an error (cattrs' default would make ``"N"`` true);

@@ -1,6 +1,7 @@
 """Read the REST envelope: success, error, the ``time`` block and the inner result of ``batch``.
 
-Pure: bytes in, values or exceptions out (protocol.md §1.3, §1.4, §2, §4).
+Pure: bytes in, values or exceptions out (docs/portal.md#responses-and-the-time-object,
+docs/portal.md#batch, docs/portal.md#errors).
 
 * A success is ``{"result": ..., "time": {...}}``, plus top-level ``total``/``next`` for list
   methods (§1.3, §6) -> :class:`Envelope`.
@@ -14,7 +15,8 @@ Pure: bytes in, values or exceptions out (protocol.md §1.3, §1.4, §2, §4).
 * The portal's ``error`` and ``error_description`` are kept in the error (they are its
   explanation) after :func:`~bitrix_docgen_async.core.redact.scrub`: URLs, ``/rest/`` paths,
   token-shaped strings and the caller's known secrets are blanked out.
-* The ``x-bitrix-ri`` response header (the portal's request id, protocol.md §11) becomes the
+* The ``x-bitrix-ri`` response header (the portal's request id,
+docs/portal.md#where-the-sources-disagree) becomes the
   error's ``request_id``.
 * ``batch`` answers 200 even when commands fail; :func:`split_batch` splits its inner ``result``
   per command id (§2).
@@ -45,12 +47,13 @@ __all__ = [
     "split_batch",
 ]
 
-#: The portal's request id header (protocol.md §11) and the shape an id is accepted in: a header
+#: The portal's request id header (docs/portal.md#where-the-sources-disagree) and the shape an id is
+#: accepted in: a header
 #: is untrusted text that ends up in a message, so anything else is dropped.
 REQUEST_ID_HEADER = "x-bitrix-ri"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+\-]+/[A-Za-z0-9!#$&^_.+\-]+")
-# protocol.md §4.1: an error code is "a string of digits, Latin letters and underscores".
+# docs/portal.md#errors: an error code is "a string of digits, Latin letters and underscores".
 _CODE_LIKE = re.compile(r"[A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?\d+")
 
@@ -58,7 +61,8 @@ _INTEGER = re.compile(r"[+-]?\d+")
 def _number(value: object) -> float | None:
     """A finite number from an int, a float or a numeric string; anything else is ``None``.
 
-    The ``time`` fields vary (protocol.md §1.4): 2026 docgen examples send an integer ``start``
+    The ``time`` fields vary (docs/portal.md#responses-and-the-time-object): 2026 docgen examples
+    send an integer ``start``
     and ``processing``, so ints are as good as floats. ``bool`` is an ``int`` in Python but never
     a time, so it is refused.
     """
@@ -82,7 +86,8 @@ def _string(value: object) -> str | None:
 
 @attrs.frozen
 class TimeInfo:
-    """The ``time`` object of a response or of one batch command (protocol.md §1.4).
+    """The ``time`` object of a response or of one batch command
+    (docs/portal.md#responses-and-the-time-object).
 
     The docs say its fields "may vary depending on the method and environment", so every one is
     optional.
@@ -136,7 +141,7 @@ class TimeInfo:
 
 @attrs.frozen
 class Envelope:
-    """A success envelope (protocol.md §1.3).
+    """A success envelope (docs/portal.md#responses-and-the-time-object).
 
     Attributes:
         result: the decoded ``result``, whatever its JSON type (docgen methods wrap it in an
@@ -157,7 +162,7 @@ class Envelope:
 
 @attrs.frozen
 class BatchReply:
-    """The inner ``result`` of a ``batch`` call, split per command key (protocol.md §2).
+    """The inner ``result`` of a ``batch`` call, split per command key (docs/portal.md#batch).
 
     A key is in exactly one of ``results`` and ``errors`` when its command ran; under ``halt=1``
     the commands after the first failure appear in neither.
@@ -233,7 +238,8 @@ def header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 def request_id_of(headers: Mapping[str, str] | None) -> str | None:
-    """The portal's request id (``x-bitrix-ri``, protocol.md §11), if it is there and sane."""
+    """The portal's request id (``x-bitrix-ri``, docs/portal.md#where-the-sources-disagree), if it
+    is there and sane."""
     value = header(headers, REQUEST_ID_HEADER)
     if value is None:
         return None
@@ -390,7 +396,8 @@ def _section(container: Mapping[str, Any], name: str) -> dict[str, Any]:
     """One section of a batch result, keyed by command id as text.
 
     PHP serialises an empty array as ``[]`` and an array with keys 0..n-1 as a JSON list, so a
-    section may be missing, ``[]``, an object, or a list whose index is the key (protocol.md §2;
+    section may be missing, ``[]``, an object, or a list whose index is the key
+    (docs/portal.md#batch;
     JS types every section ``T[] | Record<key, T>``).
     """
     value = container.get(name)
@@ -419,7 +426,7 @@ def _command_error(
         code, description = (value, "") if _CODE_LIKE.fullmatch(value) else ("", value)
     else:
         code, description = _wire_text(value), ""
-    # status None: the batch call itself answered 200 (protocol.md §2).
+    # status None: the batch call itself answered 200 (docs/portal.md#batch).
     return _portal_error(
         code, description, status=None, method=method, secrets=secrets, request_id=request_id
     )

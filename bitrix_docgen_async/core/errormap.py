@@ -1,15 +1,17 @@
 """Map a portal's ``{"error", "error_description"}`` pair to the right :class:`ApiError` subclass.
 
-Pure: no I/O. The rules, in order (protocol.md §4):
+Pure: no I/O. The rules, in order (docs/portal.md#errors):
 
 1. The code decides when it is known. Codes are compared case-insensitively, because Bitrix24
-   mixes ``expired_token`` and ``QUERY_LIMIT_EXCEEDED`` (§4.1; PY ``.upper()``, PHP
+   mixes ``expired_token`` and ``QUERY_LIMIT_EXCEEDED`` (portal.md#errors; PY ``.upper()``, PHP
    ``strtolower()``). The HTTP status is advisory: the docs and the SDKs disagree on the status of
-   ``insufficient_scope`` and ``PORTAL_DELETED`` (§4.2 last paragraph, §11), so a known code wins.
+   ``insufficient_scope`` and ``PORTAL_DELETED`` (portal.md#errors,
+   portal.md#where-the-sources-disagree), so a known code wins.
 2. The document generator answers with the codes ``"0"``, ``"100"`` and ``""`` for very different
-   failures (§8.8), so for those, and for any code not in the table, the description decides.
+   failures (portal.md#document-generator-errors), so for those, and for any code not in the table,
+   the description decides.
 3. Anything still unclassified falls back on the HTTP status; a command that failed inside a
-   ``batch`` has no status of its own (the batch itself is a 200, §2) and so lands on
+   ``batch`` has no status of its own (the batch itself is a 200, portal.md#batch) and so lands on
    :class:`InvalidRequestError`.
 
 Nothing here raises: odd input (``None``, numbers, dicts) is coerced to text.
@@ -40,37 +42,41 @@ from bitrix_docgen_async.errors import (
 
 __all__ = ["ERROR_CLASSES", "error_for", "oauth_error_for"]
 
-# Keys are lower case; lookups lower-case the code first (protocol.md §4.1).
+# Keys are lower case; lookups lower-case the code first (docs/portal.md#errors).
 _TABLE: dict[str, type[ApiError]] = {
-    # --- §4.2 system error catalogue (D _includes/system-errors.md) ---
+    # --- the system error catalogue (portal.md#errors; D _includes/system-errors.md) ---
     "internal_server_error": ServerError,
     "error_unexpected_answer": ServerError,
-    # Refused before execution, so safe to resend (§3.1).
+    # Refused before execution, so safe to resend (portal.md#request-rate-leaky-bucket).
     "query_limit_exceeded": QueryLimitExceededError,
     "error_batch_method_not_allowed": InvalidRequestError,
     "error_batch_length_exceeded": InvalidRequestError,
     "no_auth_found": AuthError,
-    # Also the OAuth server's invalid_request (§5.3): same code once case is ignored.
+    # Also the OAuth server's invalid_request (portal.md#oauth): same code once case is ignored.
     "invalid_request": InvalidRequestError,
-    # A manual block by support, not transient: never retried even though it is a 503 (§3.1).
+    # A manual block by support, not transient: never retried even though it is a 503
+    # (portal.md#request-rate-leaky-bucket).
     "overload_limit": OverloadError,
     "access_denied": AccessDeniedError,
     "invalid_credentials": AccessDeniedError,
     "error_manifest_is_not_available": NotFoundError,
     "insufficient_scope": AccessDeniedError,
-    # The only auth error a refresh cures (§5.3).
+    # The only auth error a refresh cures (portal.md#oauth).
     "expired_token": TokenExpiredError,
     "user_access_error": AccessDeniedError,
-    # 500 in the docs, 410 in PY (§11); either way the portal is gone, not the request at fault.
+    # 500 in the docs, 410 in PY (portal.md#where-the-sources-disagree); either way the portal is
+    # gone, not the request at fault.
     "portal_deleted": ServerError,
-    # --- §4.2 "more codes" ---
-    # The method's operating budget is spent; refused before execution (§3.2).
+    # --- more codes (portal.md#errors) ---
+    # The method's operating budget is spent; refused before execution
+    # (portal.md#operating-time-per-method).
     "operation_time_limit": OperationTimeLimitError,
     "method_confirm_waiting": AuthError,
     "method_confirm_denied": AccessDeniedError,
     "wrong_auth_type": WrongAuthTypeError,
     # Not TokenExpiredError: the token is unknown rather than expired (PY "Unable to get
-    # application by token"). JS does refresh on it (§4.2); that choice is the session's.
+    # application by token"). JS does refresh on it (portal.md#errors); that choice is the
+    # session's.
     "invalid_token": AuthError,
     "authorization_error": AuthError,
     "application_not_found": AuthError,
@@ -79,18 +85,18 @@ _TABLE: dict[str, type[ApiError]] = {
     "payment_required": AuthError,
     "error_method_not_found": MethodNotFoundError,
     "error_event_not_found": NotFoundError,
-    # --- §8.8 docgen codes with a real name ---
+    # --- docgen codes with a real name (portal.md#document-generator-errors) ---
     "docgen_access_error": AccessDeniedError,
     "docgen_limit_error": DocumentLimitError,
-    # Non-CRM docgen pages (§8.8 last line).
+    # Non-CRM docgen pages (portal.md#document-generator-errors).
     "bx_empty_required": InvalidRequestError,
     "bx_error": InvalidRequestError,
-    # --- OAuth server codes (§5.3; D settings/oauth/error-codes.md, PY errors/oauth.py) ---
+    # --- OAuth server codes (portal.md#oauth; D settings/oauth/error-codes.md, PY oauth.py) ---
     # Only the authorization server sends these; a failed token request is final.
     "invalid_grant": OAuthError,
     "invalid_client": OAuthError,
     "wrong_client": OAuthError,
-    # Grouped with insufficient_scope by the docs (§5.3): a rights problem.
+    # Grouped with insufficient_scope by the docs (portal.md#oauth): a rights problem.
     "invalid_scope": AccessDeniedError,
     # --- further codes from PY's catalogue and JS's hard codes (fixtures/sdks/) ---
     "not_found": NotFoundError,
@@ -104,8 +110,9 @@ _TABLE: dict[str, type[ApiError]] = {
 #: classified by description, then by HTTP status.
 ERROR_CLASSES: Mapping[str, type[ApiError]] = MappingProxyType(_TABLE)
 
-# Descriptions that classify the docgen's "0" / "100" / "" codes (protocol.md §8.8). Checked in
-# this order, so "Access denied: ... not found" counts as a rights problem.
+# Descriptions that classify the docgen's "0" / "100" / "" codes
+# (docs/portal.md#document-generator-errors). Checked in this order, so "Access denied: ... not
+# found" counts as a rights problem.
 _BY_DESCRIPTION: tuple[tuple[re.Pattern[str], type[ApiError]], ...] = (
     # DOCGEN_LIMIT_ERROR's text; matched on its own in case the code comes back empty.
     (re.compile(r"maximum count of documents has been reached"), DocumentLimitError),
@@ -136,7 +143,8 @@ def _by_status(status: int | None) -> type[ApiError]:
         return NotFoundError
     if status is not None and 500 <= status <= 599:
         return ServerError
-    # 400 (every docgen error, §8.8), None (a command inside a batch) and anything else.
+    # 400 (every docgen error, portal.md#document-generator-errors), None (a command inside a batch)
+    # and anything else.
     return InvalidRequestError
 
 
@@ -187,7 +195,7 @@ def oauth_error_for(code: str, description: str = "", *, status: int | None = No
 
     Whatever the code (``invalid_grant``, ``invalid_client``, ``wrong_client`` with HTTP 200,
     ``PAYMENT_REQUIRED``...), a failed token request means the stored grant is unusable and the
-    user must authorize again; it is never retried (protocol.md §5.3).
+    user must authorize again; it is never retried (docs/portal.md#oauth).
 
     Args:
         code: the ``error`` value as sent; non-strings are coerced with ``str()``.

@@ -1,7 +1,7 @@
 """What a downloaded body is: the file asked for, or an error page in its place. Pure.
 
 The portal (or a proxy in front of it) may answer a file URL with HTTP 200 and something else
-than the file: a JSON error envelope (``{"error": "ACCESS_DENIED", ...}``, protocol.md §4.1) or
+than the file: a JSON error envelope (``{"error": "ACCESS_DENIED", ...}``, docs/portal.md#errors) or
 an HTML login page. The body's first bytes tell: a PDF starts with ``%PDF-``, a .docx is a zip
 (``PK\\x03\\x04``), an image has its format's signature.
 """

@@ -18,7 +18,7 @@ class MethodInfo:
     """Attributes:
     idempotent: sending it twice has the effect of sending it once.
     prior_cost: seconds of execution assumed until measured.
-    batchable: may run inside ``batch`` (file transfers may not, protocol.md §2).
+    batchable: may run inside ``batch`` (file transfers may not, docs/portal.md#batch).
     """
 
     idempotent: bool

@@ -1,7 +1,8 @@
 """Paging arithmetic for list methods, with the portal's ``total`` and ``next`` as hints only.
 
 Bitrix24 lists return a page of 50 rows with ``total`` (rows matching) and ``next`` (the
-``start`` of the next page, only when there is one; protocol.md §6). A client that trusts those
+``start`` of the next page, only when there is one; docs/portal.md#pagination). A client that trusts
+those
 figures can be led anywhere: a ``next`` that never advances is followed forever, and a ``total``
 of ``1e12`` asks for twenty billion pages. So:
 
@@ -17,7 +18,7 @@ from typing import Final
 
 __all__ = ["MAX_START", "PAGE_SIZE", "following_start", "window_starts"]
 
-#: The docgen lists' fixed page size (protocol.md §6).
+#: The docgen lists' fixed page size (docs/portal.md#pagination).
 PAGE_SIZE: Final = 50
 #: The largest ``start`` worth sending: PHP's ``PHP_INT_MAX``. A ``next`` beyond it is nonsense.
 MAX_START: Final = 2**63 - 1

@@ -3,7 +3,8 @@
 Every call goes to the portal as a PHP query string built by
 :func:`~bitrix_docgen_async.core.encoding.encode_query`: a lone call as an
 ``application/x-www-form-urlencoded`` body, a batched one as the query of its ``cmd`` entry, and
-the portal reads both with PHP's ``parse_str`` (protocol.md §1.2, §2). :func:`normalize_params`
+the portal reads both with PHP's ``parse_str`` (docs/portal.md#request-time-out,
+docs/portal.md#batch). :func:`normalize_params`
 turns what a caller passed into the plain values that encoder sends, and refuses what it cannot
 send with an error naming the argument, so that a bad value fails where the call is made rather
 than at send time. The rules (docs/wire-form.md):
@@ -168,7 +169,8 @@ def _key(key: Any, where: str, depth: int) -> str:
         text = str(int.__int__(key))
     else:
         raise TypeError(f"{where}: key {_shown(key)} is a {type(key).__name__}, not a str or int")
-    # PHP reads brackets in a key after decoding it (protocol.md §1.2), and cuts a key at NUL:
+    # PHP reads brackets in a key after decoding it (docs/portal.md#request-time-out), and cuts a
+    # key at NUL:
     # such a key would reach the portal as some other key.
     if "\0" in text:
         raise ValueError(f"{where}[{_shown(text)}]: a key cannot contain NUL")

@@ -1,18 +1,20 @@
 """PDF readiness and the polling schedule. Pure: the poller in ``polling.py`` does the waiting.
 
-Conversion of DOCX to PDF runs asynchronously on the portal (protocol.md §8.5): ``pdfUrl`` and
-``pdfUrlMachine`` are missing or empty until it is done, ``isTransformationError`` says it
-failed, and the docs give no "in progress" flag. The old docs named 8 s as the minimum
+Conversion of DOCX to PDF runs asynchronously on the portal (docs/portal.md#pdf-conversion):
+``pdfUrl`` and ``pdfUrlMachine`` are missing or empty until it is done, ``isTransformationError``
+says it failed, and the docs give no "in progress" flag. The old docs named 8 s as the minimum
 conversion time, so nothing is polled earlier than that after a document's creation.
 
 :func:`pdf_state` is the one readiness rule of the library: the poller, the bulk run, the
 downloader and :attr:`Document.pdf_ready` all ask it.
 
 After ``document.update`` the portal re-renders, but ``pdfUrl`` may still point at the PDF of
-the previous render until the new one is done (protocol.md §11), so a link alone does not say
+the previous render until the new one is done (docs/portal.md#where-the-sources-disagree), so a link
+alone does not say
 the PDF is current. A :class:`PdfSince` names the render to skip (the ``pdfId`` the document had
 before the update); readiness then counts only a PDF whose ``pdfId`` differs from it.
-``document.get`` does not show ``pdfId`` (only ``document.list`` rows do, protocol.md §8.4), and
+``document.get`` does not show ``pdfId`` (only ``document.list`` rows do,
+docs/portal.md#wire-quirks), and
 its ``updateTime`` is the update's own time whether or not the new render is done, so a ``get``
 view of an updated document stays PENDING: the poller adds the ``document.list`` row's
 ``pdfId`` to such documents.

@@ -1,6 +1,6 @@
 """Limit arithmetic: the request bucket and the per-method operating budget. Pure, clock injected.
 
-Two Bitrix24 limits (protocol.md §3):
+Two Bitrix24 limits (docs/portal.md#limits):
 
 * the request-rate limit, a leaky bucket per portal and source IP: each HTTP request adds 1 to a
   counter that drains by ``per_second``; a request that would lift it above ``burst`` is refused
@@ -63,7 +63,7 @@ class RateLimit:
 
 @attrs.frozen
 class OperatingBudget:
-    """Execution time one method may spend per window (protocol.md §3.2).
+    """Execution time one method may spend per window (docs/portal.md#operating-time-per-method).
 
     Attributes:
         limit_s: seconds of execution allowed per window (480 in the cloud's worked example).
@@ -159,8 +159,9 @@ class BucketedBudget:
     """The portal's operating budget for one method: time summed in ``budget.buckets`` buckets.
 
     A bucket opens at the first call after the previous one closed, covers
-    ``window_s / buckets`` seconds, and drops out ``window_s`` after it opened (protocol.md §3.2:
-    "a bucket's 10-minute countdown starts at the first call in that minute").
+    ``window_s / buckets`` seconds, and drops out ``window_s`` after it opened
+    (docs/portal.md#operating-time-per-method: "a bucket's 10-minute countdown starts at the first
+    call in that minute").
     """
 
     budget: OperatingBudget

@@ -2,7 +2,8 @@
 
 Pure. An error message travels far: logs, the bulk journal, a job queue's result store. Text the
 portal sends back may quote the request: a proxy's error page echoes the path (and so the webhook
-code, protocol.md §1.1), an ``error_description`` may quote the URL or a token. The rule:
+code, docs/portal.md#addressing-and-calls), an ``error_description`` may quote the URL or a token.
+The rule:
 
 1. HTML bodies are never quoted at all (:mod:`.envelope` describes them: status, content type,
    size).

@@ -1,9 +1,10 @@
-"""Which redirects the client follows, and which it refuses (protocol.md §1.1).
+"""Which redirects the client follows, and which it refuses (docs/portal.md#addressing-and-calls).
 
 Pure: URLs in, a URL or a :class:`~bitrix_docgen_async.errors.RedirectError` out.
 
 Bitrix24 answers a call to a portal's old address with a 302 to the new one, and the client sends
-the same POST there (protocol.md §1.1). That POST carries the secrets: the webhook code sits in
+the same POST there (docs/portal.md#addressing-and-calls). That POST carries the secrets: the
+webhook code sits in
 the URL's path, the OAuth access token in the body. So a redirect is followed only when the
 secrets stay encrypted:
 

@@ -27,10 +27,10 @@ __all__ = [
     "text",
 ]
 
-#: CRM entity type ids the document generator serves (protocol.md §8.1): lead, deal, contact,
-#: company, old invoice, quote, order, smart invoice.
+#: CRM entity type ids the document generator serves (docs/portal.md#document-generator): lead,
+#: deal, contact, company, old invoice, quote, order, smart invoice.
 KNOWN_ENTITY_TYPES = frozenset({1, 2, 3, 4, 5, 7, 14, 31})
-#: Smart processes get type ids from 128 up (protocol.md §8.1 shows 177).
+#: Smart processes get type ids from 128 up (docs/portal.md#document-generator shows 177).
 FIRST_SMART_PROCESS = 128
 
 
@@ -90,7 +90,7 @@ def file_payload(name: str, value: object, *, default_name: str) -> tuple[str, s
     """File content given as bytes or a path: ``(file name, base64 without line breaks)``.
 
     The portal fails with "Could not save file" on a ``data:`` prefix or line breaks, so the
-    encoding is done here, once, the way it expects (protocol.md §8.3).
+    encoding is done here, once, the way it expects (docs/portal.md#document-generator).
     """
     if isinstance(value, bytes | bytearray | memoryview):
         data, file_name = bytes(value), default_name

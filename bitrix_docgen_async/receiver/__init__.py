@@ -1,7 +1,7 @@
 """Receiving the document generator's events: ``EventReceiver`` and ``parse_event``.
 
 Bitrix24 POSTs ``ONCRMDOCUMENTGENERATORDOCUMENTADD`` / ``...UPDATE`` / ``...DELETE`` to the
-handler URLs bound with ``event.bind`` as PHP-style forms (protocol.md §7.1)::
+handler URLs bound with ``event.bind`` as PHP-style forms (docs/portal.md#events)::
 
     async def on_event(event: DocumentEvent) -> None:
         document = await client.documents.get(event.document_id)

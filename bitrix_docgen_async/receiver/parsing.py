@@ -1,6 +1,6 @@
 """Reading the form Bitrix24 posts for ``ONCRMDOCUMENTGENERATORDOCUMENT{ADD,UPDATE,DELETE}``.
 
-protocol.md §7.1: the portal POSTs ``application/x-www-form-urlencoded`` with PHP-style keys
+docs/portal.md#events: the portal POSTs ``application/x-www-form-urlencoded`` with PHP-style keys
 (``event``, ``event_handler_id``, ``data[FIELDS][ID]``, ``ts``, ``auth[application_token]``, ...)
 built by ``http_build_query``, so every scalar is a string. The body is decoded with the same
 :func:`~bitrix_docgen_async.core.encoding.parse_str` the fake portal uses, then checked field by

@@ -1,6 +1,6 @@
 """``EventReceiver``: the aiohttp endpoint Bitrix24 posts document events to.
 
-protocol.md §7.1: the portal delivers each event once, through a queue server, and does not
+docs/portal.md#events: the portal delivers each event once, through a queue server, and does not
 retry; a handler that is slow or fails loses events and gets called less often. So the receiver
 answers at once and runs the user's handler later: a checked event goes into a bounded
 :class:`asyncio.Queue` served by a fixed number of worker tasks.

@@ -3,7 +3,7 @@
 Accepted document events (``ONCRMDOCUMENTGENERATORDOCUMENT{ADD,UPDATE,DELETE}``) wait here until
 a worker calls the user's handler, so that the HTTP answer never waits for the handler.
 
-The portal does not deliver an event again once it was answered 200 (protocol.md §7.1), so a
+The portal does not deliver an event again once it was answered 200 (docs/portal.md#events), so a
 worker must outlive whatever a handler does: an exception, a ``CancelledError`` the handler
 raised itself (not the worker's own cancellation), any other ``BaseException`` short of
 ``KeyboardInterrupt``/``SystemExit``, all count as a handler error. A worker that ends anyway

@@ -82,7 +82,8 @@ class Documents(Resource):
         The portal's default for ``stampsEnabled`` on update is 1; it is sent only if given.
 
         The portal converts the new render to PDF afterwards, and until that is done its
-        ``pdfUrl`` may still point at the previous render's PDF (protocol.md §11). So the
+        ``pdfUrl`` may still point at the previous render's PDF
+        (docs/portal.md#where-the-sources-disagree). So the
         document's ``pdfId`` is read first (one ``crm.documentgenerator.document.list`` row,
         batched like any call), and the document returned carries it as ``pdf_since``:
         ``wait_for_pdf``, ``iter_pdf_ready``, ``download`` and ``Document.pdf_ready`` then count

@@ -37,7 +37,8 @@ def _handler(url: object) -> str:
 class Events(Resource):
     """Bindings of the three document events to handler URLs.
 
-    Bitrix24 accepts these methods only with application (OAuth) auth (protocol.md §7.2).
+    Bitrix24 accepts these methods only with application (OAuth) auth
+    (docs/portal.md#binding-handlers).
     """
 
     def _require_application(self, method: str) -> None:

@@ -1,6 +1,7 @@
 """Lists: awaitable for the first page, async-iterable over every item of every page.
 
-Bitrix24 lists return 50 rows per call with ``total`` and ``next`` (protocol.md §6). Once the
+Bitrix24 lists return 50 rows per call with ``total`` and ``next`` (docs/portal.md#pagination). Once
+the
 first page tells the total, the following pages are requested concurrently, a window of up to 50
 at a time, so they travel together through the batcher: 24 more pages cost one HTTP request, not
 24. The portal's figures are hints, not orders (:mod:`bitrix_docgen_async.core.paging`): the walk

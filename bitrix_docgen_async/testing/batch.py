@@ -1,4 +1,6 @@
-"""The ``batch`` method's parsing, ``$result`` references and response sections (protocol.md §2).
+"""The ``batch`` method's parsing, ``$result`` references and response sections.
+
+See docs/portal.md#batch.
 
 ``cmd`` is an object or an array of ``"method?query"`` strings, ``query`` decoded with PHP
 ``parse_str``. A parameter value may refer to an earlier command's output: a value that is
@@ -20,7 +22,7 @@ from bitrix_docgen_async.testing.wire import php_array
 
 __all__ = ["BATCH_LIMIT", "BatchRun", "parse_commands", "parse_flag"]
 
-#: Most commands one batch runs (protocol.md §2).
+#: Most commands one batch runs (docs/portal.md#batch).
 BATCH_LIMIT = 50
 
 _SECTIONS = ("result", "result_error", "result_total", "result_next", "result_time")

@@ -1,17 +1,18 @@
 """The asynchronous DOCX -> PDF + preview-image conversion of the fake document generator.
 
-protocol.md §8.5: right after ``document.add``/``update``/``upload`` the PDF and the image are
-not there yet. Here a conversion finishes ``delay`` seconds (on the portal's injected clock, give
-or take a seeded ``jitter``) after it starts; until then ``pdfUrl``/``imageUrl`` and their
-``*Machine`` forms are **absent** from the document (the docs: "may be absent immediately after
-creation"), never ``""``. A seeded share ``failure_rate`` of conversions fail: from the moment
+docs/portal.md#pdf-conversion: right after ``document.add``/``update``/``upload`` the PDF and the
+image are not there yet. Here a conversion finishes ``delay`` seconds (on the portal's injected
+clock, give or take a seeded ``jitter``) after it starts; until then ``pdfUrl``/``imageUrl`` and
+their ``*Machine`` forms are **absent** from the document (the docs: "may be absent immediately
+after creation"), never ``""``. A seeded share ``failure_rate`` of conversions fail: from the moment
 they would have finished, the document shows ``isTransformationError: true`` with a code and a
 message, and it never gets a PDF or an image. A ``document.upload`` is converted the same way,
 even when it brings its own ``pdfContent`` (the docs' upload example answers without a
 ``pdfUrl``).
 
 After ``document.update`` the re-render is converted again, and until that conversion is done
-the document keeps showing the previous render (protocol.md §11: ``pdfUrl`` may still point at
+the document keeps showing the previous render (docs/portal.md#where-the-sources-disagree:
+``pdfUrl`` may still point at
 it): ``pdfUrl``/``imageUrl`` and their ``*Machine`` forms stay, serve the previous bytes, and
 ``document.list`` rows keep the previous ``pdfId``/``imageId``. Once the new conversion ends,
 the new files (with new ids) or the failure take their place. :meth:`Conversion.view` is what

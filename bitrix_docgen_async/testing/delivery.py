@@ -1,6 +1,6 @@
 """Event delivery of the fake portal: POSTing queued events to the bound handlers.
 
-protocol.md §7.1: Bitrix24 posts each event through a queue server to every online handler
+docs/portal.md#events: Bitrix24 posts each event through a queue server to every online handler
 bound to it, as ``application/x-www-form-urlencoded`` built by ``http_build_query`` (so every
 scalar is a string), with ``event`` upper case, ``event_handler_id``, ``data[FIELDS]``, ``ts``
 and ``auth[...]``; it does not retry, and a handler answering an error status or not answering

@@ -1,6 +1,6 @@
 """``crm.documentgenerator.document.*`` handlers: add, update, get, list, delete, getfields,
 enablepublicurl (``upload`` is in :mod:`.uploads`; shapes in :mod:`.shapes`; errors as
-protocol.md §8.8).
+docs/portal.md#document-generator-errors).
 
 A generated document's DOCX is its template's DOCX with every ``{Placeholder}`` replaced: the
 values passed in win, then ``DocumentNumber``, ``DocumentTitle`` and ``DocumentCreateTime``;
@@ -13,15 +13,17 @@ Choices where the docs disagree or are silent:
 
 * An ``entityTypeId`` that is not a CRM type (1, 2, 3, 4, 5, 7, 14, 31, or a smart-process type
   from 128 up), or that the template is not bound to, gives ``"0"`` ``No provider for
-  entityTypeId``: the tutorial says such a call creates no document (protocol.md §8.2, §11), and
-  that is the documented error for a type without a provider. Pipeline suffixes of the binding
-  (``2_category_0``) are not checked.
+  entityTypeId``: the tutorial says such a call creates no document
+  (docs/portal.md#document-generator, #where-the-sources-disagree), and that is the documented error
+  for a type without a provider. Pipeline suffixes of the binding (``2_category_0``) are not
+  checked.
 * ``document.add`` does not check that the CRM item exists; a missing, empty or zero
   ``entityId`` gives ``"0"`` ``Empty required parameter "value"``.
 * ``enablepublicurl`` with ``status=0`` answers ``null``.
 * ``list`` sorts by ``id`` ascending unless ``order`` says otherwise. Its ``filter`` names the
   fields exactly as the documents show them (camelCase) with the nine documented prefixes;
-  ``ENTITY_TYPE_ID``, ``entity_id`` or ``%title`` are unknown fields (protocol.md §6, §8.9).
+  ``ENTITY_TYPE_ID``, ``entity_id`` or ``%title`` are unknown fields (docs/portal.md#pagination,
+  docs/portal.md#wire-quirks).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Browser and machine URLs of documents and templates, and the endpoints that serve the bytes.
 
-protocol.md §8.6/§9. ``downloadUrl``/``pdfUrl``/``imageUrl`` and a template's ``download`` point
-at ``/bitrix/services/main/ajax.php?action=...&SITE_ID=s1&id=<id>``: links for a logged-in
-browser user, which this portal does not serve. The ``*Machine`` URLs are REST calls that carry
-their own authorization:
+docs/portal.md#machine-urls-and-downloads. ``downloadUrl``/``pdfUrl``/``imageUrl`` and a template's
+``download`` point at ``/bitrix/services/main/ajax.php?action=...&SITE_ID=s1&id=<id>``: links for a
+logged-in browser user, which this portal does not serve. The ``*Machine`` URLs are REST calls that
+carry their own authorization:
 
 * OAuth: ``/rest/crm.documentgenerator.document.getPdf.json?auth=<access token>&token=<t>``;
 * webhook: ``/rest/{user}/{code}/crm.documentgenerator.document.getPdf.json?token=<t>`` (the

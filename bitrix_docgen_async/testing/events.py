@@ -1,8 +1,8 @@
 """``event.bind``/``event.unbind``/``event.get`` and the queue of events to deliver.
 
-protocol.md §7.2: the three methods need application (OAuth) auth; under a webhook they answer
-403 ``WRONG_AUTH_TYPE`` ``Application context required``. Bindings are kept per application
-(the caller's auth identity). ``bind`` answers ``true``; an unknown event is 400
+docs/portal.md#binding-handlers: the three methods need application (OAuth) auth; under a webhook
+they answer 403 ``WRONG_AUTH_TYPE`` ``Application context required``. Bindings are kept per
+application (the caller's auth identity). ``bind`` answers ``true``; an unknown event is 400
 ``ERROR_EVENT_NOT_FOUND`` ``Event not found``; binding the same handler again (same event,
 handler, ``auth_type`` and type) is 400 ``ERROR_HANDLER_ALREADY_EXIST`` ``Handler already
 exists!``; a missing ``event`` or (online) ``handler`` is 400 ``ERROR_ARGUMENT``. ``unbind``

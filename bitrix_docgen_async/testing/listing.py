@@ -1,4 +1,4 @@
-"""``filter``, ``order`` and ``select`` of the docgen list methods (protocol.md §6).
+"""``filter``, ``order`` and ``select`` of the docgen list methods (docs/portal.md#pagination).
 
 A filter key is a field name with an optional operator prefix: ``>=``, ``>``, ``<=``, ``<``,
 ``@`` (in a list), ``!@``, ``=``, ``!=``/``!`` (not equal), ``%`` (contains), ``!%``. A plain
@@ -37,7 +37,7 @@ __all__ = [
 T = TypeVar("T")
 
 _PREFIXES = ("!@", "!%", ">=", "<=", "!=", "@", ">", "<", "=", "!", "%")
-#: The prefixes the ``document.list`` page documents (protocol.md §6), longest first.
+#: The prefixes the ``document.list`` page documents (docs/portal.md#pagination), longest first.
 DOCUMENTED_PREFIXES = ("!@", ">=", "<=", "!=", "@", ">", "<", "=", "!")
 _NEGATED = {"!": "", "!=": "", "!@": "@", "!%": "%"}
 

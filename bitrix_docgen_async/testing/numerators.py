@@ -1,14 +1,17 @@
 """``crm.documentgenerator.numerator.*`` handlers with the documented shapes and quirks.
 
-protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add`` answers ``{"numerator": {...}}`` with
+docs/portal.md#document-generator, docs/portal.md#wire-quirks,
+docs/portal.md#document-generator-errors and the docs' fixtures: ``add`` answers ``{"numerator":
+{...}}`` with
 an *int* id; ``get`` the same wrapper with a *string* id; ``update`` the numerator object itself,
 not wrapped; ``list`` ``{"numerators": [...]}`` (rows without ``code``), 50 per page; ``delete``
 ``null``. Only numerators created through REST may be updated or deleted. ``delete`` without
 ``id`` answers ``"100"`` ``Bitrix\\Main\\Numerator\\Numerator constructor must be is public``, as
-its docs page shows (protocol.md §8.9).
+its docs page shows (docs/portal.md#wire-quirks).
 
 :func:`next_number` hands out document numbers: one counter per numerator, shared by every
-template that uses it (protocol.md §8.2), honouring ``start``/``step``/``length``/``padString``
+template that uses it (docs/portal.md#document-generator), honouring
+``start``/``step``/``length``/``padString``
 and the text around ``{NUMBER}`` (``{YEAR}``, ``{MONTH}``, ``{DAY}`` too; ``periodicBy`` resets
 are not modelled).
 """
@@ -196,7 +199,7 @@ def delete(ctx: CallContext, params: dict[str, Any]) -> Any:
     """``numerator.delete``: ``id``; answers ``null``."""
     if params.get("id") in (None, ""):
         # The answer the docs' numerator.delete page shows for a call without ``id``
-        # (protocol.md §8.9); get/update keep the unknown-numerator error, undocumented.
+        # (docs/portal.md#wire-quirks); get/update keep the unknown-numerator error, undocumented.
         raise PortalError("100", "Bitrix\\Main\\Numerator\\Numerator constructor must be is public")
     numerator_id, _ = _writable(ctx, params)
     del ctx.state.numerators[numerator_id]

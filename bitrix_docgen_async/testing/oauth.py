@@ -1,6 +1,6 @@
 """OAuth 2.0 for the fake portal: tokens, their expiry and the ``/oauth/token/`` endpoint.
 
-The endpoint follows protocol.md §5: ``grant_type=authorization_code`` (a code from
+The endpoint follows docs/portal.md#oauth: ``grant_type=authorization_code`` (a code from
 :meth:`TokenAuthority.issue_code`, valid 30 s, single use) and ``grant_type=refresh_token``.
 Every grant returns a new access token *and* a new refresh token; the refresh token used stops
 working. Access tokens expire ``lifetime`` seconds after they were issued, on the portal's clock.
@@ -22,7 +22,7 @@ from bitrix_docgen_async.testing.wire import request_base_url
 
 __all__ = ["CODE_LIFETIME", "OAuthCredentials", "TokenAuthority"]
 
-#: Seconds an authorization code stays valid (protocol.md §5.2).
+#: Seconds an authorization code stays valid (docs/portal.md#oauth).
 CODE_LIFETIME = 30.0
 _SCOPE = "crm,documentgenerator"
 
@@ -122,7 +122,8 @@ class TokenAuthority:
         grant = params.get("grant_type")
         if grant not in ("refresh_token", "authorization_code"):
             return _error(400, "invalid_request", "Unsupported or missing grant_type")
-        # As the live authorization server answers (b24pysdk's live tests, protocol.md §11): an
+        # As the live authorization server answers (b24pysdk's live tests,
+        # docs/portal.md#where-the-sources-disagree): an
         # unknown client_id is HTTP 200 with an ``error`` key, a wrong secret HTTP 400.
         if params.get("client_id") != self.client_id:
             return _error(200, "wrong_client", "Wrong client")

@@ -4,7 +4,7 @@ An ``aiohttp.web`` app serving ``/rest/{uid}/{code}/{method}[.json]`` (webhook),
 ``/rest/{method}[.json]`` with ``auth`` (OAuth) and ``/oauth/token/``. Each ``/rest/`` request
 goes through: injected faults, authentication, the request bucket (503), then the dispatcher
 (operating budget 429, execution cost, the request time cap 504). See DESIGN.md §5 and
-protocol.md §10 for what it imitates.
+docs/portal.md for what it imitates.
 
 It implements the docgen numerator, template and document methods, the file endpoints behind
 the ``*Machine`` URLs (:mod:`.downloads`), an asynchronous PDF conversion (:mod:`.conversion`)
@@ -196,7 +196,8 @@ class FakePortal(DocgenPortal):
             return
         app = web.Application()
         # A trailing slash after the method name is served like the name alone: the docs' PHP
-        # example posts to ``.../crm.documentgenerator.numerator.list/`` (protocol.md §8.9).
+        # example posts to ``.../crm.documentgenerator.numerator.list/``
+        # (docs/portal.md#wire-quirks).
         for path in ("/rest/{uid}/{code}/{method}", "/rest/{method}"):
             app.router.add_route("*", path, self._rest)
             app.router.add_route("*", path + "/", self._rest)

@@ -1,6 +1,6 @@
 """The documented limits and costs of a cloud portal, scaled: ``FakePortal.realistic(scale=...)``.
 
-What a cloud portal on an ordinary plan does, each figure from the docs (protocol.md):
+What a cloud portal on an ordinary plan does, each figure from the docs (docs/portal.md):
 
 * the request bucket: burst 50, drained at 2 requests per second (§3.1);
 * the operating budget: 480 s of execution per method per 10 minutes (§3.2, the docs' worked

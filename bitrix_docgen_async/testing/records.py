@@ -1,8 +1,8 @@
 """What the fake document generator stores: templates, documents, event bindings.
 
 These are internal records; the handlers turn them into the wire shapes of each method (which
-differ from method to method, see protocol.md §8.4). Times are wall-clock ``datetime`` values
-for the ``createTime``/``updateTime`` fields; the PDF conversion runs on the portal's clock.
+differ from method to method, see docs/portal.md#wire-quirks). Times are wall-clock ``datetime``
+values for the ``createTime``/``updateTime`` fields; the PDF conversion runs on the portal's clock.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""How the docgen methods show templates, documents and fields: the quirks of protocol.md §8.4.
+"""How the docgen methods show templates, documents and fields: the portal's wire quirks.
+
+See docs/portal.md#wire-quirks.
 
 Templates: string ``id``/``numeratorId``/``sort``, ``"Y"``/``"N"`` flags, ``entityTypeId`` an
 array of strings, ``users`` an object ``{"UA": "UA"}`` except in ``list`` (an array); the key
@@ -18,7 +20,7 @@ service keys ``productsTableVariant`` and ``_creationMethod`` (and ``stampsEnabl
 uploaded documents); ``add`` and ``update`` follow them with the values passed in, but a
 document read back (``get``) shows the service keys only, and a ``list`` row only
 ``_creationMethod`` and ``stampsEnabled``: the docs' examples of one document show exactly this
-(protocol.md §8.9). ``pdfUrl``/``imageUrl`` appear once the
+(docs/portal.md#wire-quirks). ``pdfUrl``/``imageUrl`` appear once the
 conversion is done (see :mod:`.conversion`); their ``*Machine`` forms only in ``get`` and
 ``list``, as in the docs. ``isTransformationError`` is in every shape but ``list``.
 """

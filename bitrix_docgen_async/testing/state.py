@@ -40,7 +40,7 @@ __all__ = [
     "paginate",
 ]
 
-#: Rows per page of every list method (protocol.md §6).
+#: Rows per page of every list method (docs/portal.md#pagination).
 PAGE_SIZE = 50
 
 

@@ -1,12 +1,14 @@
 """``crm.documentgenerator.template.*`` handlers with the documented shapes and quirks.
 
-protocol.md §8.3/§8.4/§8.8 and the docs' fixtures: ``add``/``update``/``get`` answer
+docs/portal.md#document-generator, docs/portal.md#wire-quirks,
+docs/portal.md#document-generator-errors and the docs' fixtures: ``add``/``update``/``get`` answer
 ``{"template": {...}}`` with string ``id``/``numeratorId``/``sort``, ``"Y"``/``"N"`` flags,
 ``entityTypeId`` an array of strings and ``users`` an object ``{"UA": "UA"}``; ``list`` answers
 ``{"templates": {"<id>": {...}}}`` keyed by id with ``users`` as an array, 50 per page; ``delete``
 marks the template deleted and answers ``null``; ``getfields`` answers ``{"templateFields": ...}``.
 A ``list`` page with no template is ``{"templates": []}``: PHP's ``json_encode`` writes an empty
-array as ``[]`` (protocol.md §8.9). ``add`` with ``users`` empty or missing gives the template to
+array as ``[]`` (docs/portal.md#wire-quirks). ``add`` with ``users`` empty or missing gives the
+template to
 the current user ``U<id>``, as the ``template.add`` page says.
 
 ``file`` is accepted as ``["name.docx", "<base64>"]``, as a bare base64 string, or as a

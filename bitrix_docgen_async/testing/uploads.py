@@ -6,7 +6,7 @@ ids, ``values`` without ``stampsEnabled``, as in the docs' example). As the docs
 document belongs to a hidden template, one per application, that is not listed. The upload goes
 through the PDF conversion like ``document.add``, ``pdfContent`` and ``imageContent``
 notwithstanding: the docs' example sends ``pdfContent`` and its answer has no
-``pdfUrl``/``imageUrl`` (protocol.md §8.9).
+``pdfUrl``/``imageUrl`` (docs/portal.md#wire-quirks).
 
 Errors as the upload page shows them: missing fields give ``"0"`` ``Empty required fields:
 entityTypeId, fileContent, region, entityId`` (only the missing ones, in that order; ``title``

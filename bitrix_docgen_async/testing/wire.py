@@ -114,7 +114,10 @@ def time_block(
     operating: float | None = None,
     reset_at: float | None = None,
 ) -> dict[str, Any]:
-    """A ``time`` object (protocol.md §1.4); ``start``/``finish``/``reset_at`` are unix times."""
+    """A ``time`` object; ``start``/``finish``/``reset_at`` are unix times.
+
+    See docs/portal.md#responses-and-the-time-object.
+    """
     block: dict[str, Any] = {
         "start": start,
         "finish": finish,

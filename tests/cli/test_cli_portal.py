@@ -20,6 +20,7 @@ import pytest
 from bitrix_docgen_async import RateLimit
 from bitrix_docgen_async.cli import main
 from bitrix_docgen_async.testing import FakePortal
+from tests.helpers import PortalFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = "BITRIX_WEBHOOK_URL"
@@ -33,10 +34,10 @@ async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str,
 
 
 @pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> FakePortal:
-    async with FakePortal(rate_limit=RateLimit(burst=50, per_second=100.0), pdf_delay=0.05) as p:
-        monkeypatch.setenv(ENV, p.webhook_url)
-        yield p  # type: ignore[misc]
+async def fake(start_portal: PortalFactory, monkeypatch: pytest.MonkeyPatch) -> FakePortal:
+    portal = await start_portal(rate_limit=RateLimit(burst=50, per_second=100.0), pdf_delay=0.05)
+    monkeypatch.setenv(ENV, portal.webhook_url)
+    return portal
 
 
 def no_secret(portal: FakePortal, *texts: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -29,105 +28,94 @@ from bitrix_docgen_async.errors import (
     ResponseError,
     TokenExpiredError,
 )
+from tests.corpus import corpus_files, docgen, load, method, raw, status
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
-DOCS = FIXTURES / "docs"
-PHPSDK = FIXTURES / "sdks" / "b24phpsdk"
-
-CRM_RESPONSES = sorted((DOCS / "crm.documentgenerator").glob("*.response.json"))
-TUTORIAL_RESPONSES = sorted(
-    (DOCS / "crm.documentgenerator" / "tutorial-how-to-generate-documents").glob("*.json")
-)
-NON_CRM_RESPONSES = sorted((DOCS / "documentgenerator").glob("*.response.json"))
+DOCGEN_RESPONSES = [
+    n for n in corpus_files() if n.startswith("docgen/") and n.endswith(".response.json")
+]
+NUMERATOR_ADD = "crm.documentgenerator.numerator.add"
+NUMERATOR_GET = "crm.documentgenerator.numerator.get"
+TEMPLATE_GET = "crm.documentgenerator.template.get"
+DOCUMENT_ADD = "crm.documentgenerator.document.add"
+DOCUMENT_LIST = "crm.documentgenerator.document.list"
 
 
 def _body(payload: object) -> bytes:
     return json.dumps(payload).encode()
 
 
-def _parse_fixture(path: Path) -> Envelope:
-    return parse_response(200, path.read_bytes(), method=path.name.split(".response")[0])
+def _parse_example(name: str) -> Envelope:
+    assert status(name) == 200
+    return parse_response(200, raw(name), method=method(name))
 
 
-# ---------------------------------------------------------------- success fixtures
+# ---------------------------------------------------------------- success examples
 
 
-def test_fixture_sets_are_not_empty() -> None:
-    assert len(CRM_RESPONSES) == 19
-    assert len(TUTORIAL_RESPONSES) == 3
-    assert NON_CRM_RESPONSES
+def test_example_sets_are_not_empty() -> None:
+    assert len(DOCGEN_RESPONSES) == 20
+    assert set(BATCHES) == {n for n in corpus_files() if n.startswith("batch/")} | {
+        "limits/batch.OPERATION_TIME_LIMIT.json"
+    }
 
 
-@pytest.mark.parametrize("path", CRM_RESPONSES + NON_CRM_RESPONSES, ids=lambda p: p.name)
-def test_docgen_response_fixture_parses_with_time(path: Path) -> None:
-    raw = json.loads(path.read_bytes())
-    envelope = _parse_fixture(path)
+@pytest.mark.parametrize("name", DOCGEN_RESPONSES)
+def test_docgen_response_example_parses_with_time(name: str) -> None:
+    payload = load(name)
+    envelope = _parse_example(name)
     assert isinstance(envelope, Envelope)
-    assert envelope.result == raw["result"]
+    assert envelope.result == payload["result"]
     assert isinstance(envelope.time, TimeInfo)
-    assert envelope.time.start is not None
+    # docgen answers of 2026 send an integer start and processing
+    assert isinstance(payload["time"]["start"], int)
+    assert envelope.time.start == float(payload["time"]["start"])
     assert envelope.time.finish is not None
     assert envelope.time.date_start is not None
-    assert envelope.total == raw.get("total")
+    assert envelope.time.operating_reset_at == envelope.time.start + 600
+    assert envelope.total == payload.get("total")
     assert envelope.next is None
 
 
-@pytest.mark.parametrize("path", TUTORIAL_RESPONSES, ids=lambda p: p.name)
-def test_tutorial_fixture_parses_without_time(path: Path) -> None:
-    envelope = _parse_fixture(path)
-    assert envelope.time is None
-    assert envelope.total is None
-    assert isinstance(envelope.result, dict)
-
-
-def test_document_list_fixture_details() -> None:
-    envelope = _parse_fixture(
-        DOCS / "crm.documentgenerator" / "crm.documentgenerator.document.list.response.json"
-    )
-    assert envelope.total == 4
+def test_document_list_example_details() -> None:
+    envelope = _parse_example(docgen("document.list.response"))
+    assert envelope.total == 2
     assert envelope.next is None
-    assert [doc["id"] for doc in envelope.result["documents"]] == ["61", "59"]
+    assert [doc["id"] for doc in envelope.result["documents"]] == ["214", "209"]
     assert envelope.time == TimeInfo(
-        start=1774009414.0,
-        finish=1774009414.09833,
-        duration=0.09833002090454102,
+        start=1778575543.0,
+        finish=1778575543.0731,
+        duration=0.0731,
         processing=0.0,
         operating=0.0,
-        operating_reset_at=1774010014.0,
-        date_start="2026-03-20T15:23:34+03:00",
-        date_finish="2026-03-20T15:23:34+03:00",
+        operating_reset_at=1778576143.0,
+        date_start="2026-05-12T10:45:43+02:00",
+        date_finish="2026-05-12T10:45:43+02:00",
     )
 
 
-def test_user_current_fixture_has_no_operating_reset_at() -> None:
-    envelope = _parse_fixture(DOCS / "time" / "user.current.response-shortened.json")
-    assert envelope.result["NAME"] == "Klaus"
+def test_document_add_example_reports_operating() -> None:
+    envelope = _parse_example(docgen("document.add.response"))
     assert envelope.time is not None
-    assert envelope.time.operating == 0.0
-    assert envelope.time.operating_reset_at is None
+    assert envelope.time.operating == pytest.approx(1.2108874320983887)
+    assert envelope.time.duration == pytest.approx(1.732114)
 
 
-def test_scalar_result_with_operating() -> None:
-    envelope = _parse_fixture(PHPSDK / "call.success.scalar-result-with-operating.json")
-    assert envelope.result == 3465
-    assert envelope.time is not None
-    assert envelope.time.operating == pytest.approx(3.3076241016387939)
-    assert envelope.time.operating_reset_at == 1705765533.0
+def test_event_answers_have_operating_but_no_reset_at() -> None:
+    for name in ("event.bind", "event.unbind", "event.get"):
+        envelope = parse_response(200, raw(f"events/{name}.response.json"), method=name)
+        assert envelope.time is not None
+        assert envelope.time.operating == 0.0
+        assert envelope.time.operating_reset_at is None
+        assert envelope.time.start == pytest.approx(
+            load(f"events/{name}.response.json")["time"]["start"]
+        )
 
 
-def test_time_object_fixture() -> None:
-    data = json.loads((DOCS / "time" / "time-object.data-types.json").read_bytes())
-    time = TimeInfo.from_wire(data["time"])
-    assert time is not None
-    assert time.operating_reset_at == 1757425271.0
-    assert time.date_finish == "2025-09-09T16:31:12+03:00"
-
-
-def test_docs_example_with_ellipsis_is_not_json() -> None:
-    # limits.md prints "..." in place of the result: not JSON, so a ResponseError.
-    body = (DOCS / "time" / "time-with-operating.limits.jsonc").read_bytes()
+def test_an_example_cut_short_is_not_json() -> None:
+    # half an answer (a dropped connection) is a ResponseError, never a crash
+    body = raw(docgen("document.get.response"))
     with pytest.raises(ResponseError) as info:
-        parse_response(200, body)
+        parse_response(200, body[: len(body) // 2])
     assert info.value.status == 200
 
 
@@ -423,90 +411,88 @@ def test_time_info_from_non_object_is_none(data: object) -> None:
     assert TimeInfo.from_wire(data) is None
 
 
-# ---------------------------------------------------------------- split_batch: fixtures
+# ---------------------------------------------------------------- split_batch: examples
+
+#: The corpus' batch answers and the method of each command key in them.
+BATCHES: dict[str, dict[str, str]] = {
+    "batch/batch.response.json": {"numerator": NUMERATOR_GET, "docs": DOCUMENT_LIST},
+    "batch/batch.halt0.json": {"first": NUMERATOR_GET, "second": TEMPLATE_GET},
+    "batch/batch.halt1.json": {"add": NUMERATOR_ADD, "get": NUMERATOR_GET},
+    "batch/batch.numeric-keys.json": {"0": NUMERATOR_GET, "1": DOCUMENT_LIST},
+    "limits/batch.OPERATION_TIME_LIMIT.json": {"a1": DOCUMENT_ADD, "a2": DOCUMENT_ADD},
+}
 
 
-def _batch(path: Path) -> tuple[Envelope, BatchReply]:
-    envelope = parse_response(200, path.read_bytes(), method="batch")
-    methods = {"get_user": "user.get", "get_department": "department.get"}
-    return envelope, split_batch(envelope.result, methods)
+def _batch(name: str) -> tuple[Envelope, BatchReply]:
+    assert status(name) == 200  # a batch answers 200 whatever its commands did
+    envelope = parse_response(200, raw(name), method="batch")
+    return envelope, split_batch(envelope.result, BATCHES[name])
 
 
-def test_batch_response_fixture() -> None:
-    envelope, reply = _batch(DOCS / "batch" / "batch.response.json")
+def test_batch_response_example() -> None:
+    envelope, reply = _batch("batch/batch.response.json")
     assert envelope.time is not None
-    assert envelope.time.duration == pytest.approx(0.05011296272277832)
-    assert set(reply.results) == {"get_user", "get_department"}
-    assert reply.results["get_user"]["UF_DEPARTMENT"] == [1]
-    assert reply.results["get_department"][0]["NAME"] == "DEMO"
-    assert reply.errors == {}
-    assert reply.totals == {"get_department": 1}
-    assert reply.nexts == {}
-    assert set(reply.times) == {"get_user", "get_department"}
-    assert reply.times["get_user"].start == 1724916859.46156
-    assert reply.times["get_department"].operating is None
+    assert envelope.time.duration == pytest.approx(0.131842)
+    assert set(reply.results) == {"numerator", "docs"}
+    assert reply.results["numerator"]["numerator"]["template"] == "EU-{NUMBER}"
+    assert [d["id"] for d in reply.results["docs"]["documents"]] == ["214"]
+    assert reply.errors == {}  # result_error: []
+    assert reply.totals == {"docs": 51}
+    assert reply.nexts == {"docs": 50}
+    assert set(reply.times) == {"numerator", "docs"}
+    assert reply.times["numerator"].start == pytest.approx(1778583600.228391)
+    # every command of one batch reports the same running operating sum
+    assert reply.times["numerator"].operating == reply.times["docs"].operating == 0.41
 
 
-def test_batch_response_shortened_fixture_has_missing_sections() -> None:
-    _, reply = _batch(DOCS / "batch" / "batch.response-shortened.json")
-    assert reply == BatchReply(
-        results={"get_user": {"ID": "1", "NAME": "Klaus", "LAST_NAME": "Weber"}}
+def test_batch_halt0_example() -> None:
+    _, reply = _batch("batch/batch.halt0.json")
+    assert set(reply.results) == {"first"}
+    assert list(reply.errors) == ["second"]
+    error = reply.errors["second"]
+    assert type(error) is NotFoundError
+    assert (error.code, error.description, error.status, error.method) == (
+        "0",
+        "Template not found",
+        None,
+        TEMPLATE_GET,
     )
+    assert (reply.totals, reply.nexts) == ({}, {})  # [] sections
+    assert set(reply.times) == {"first"}  # a failed command has no result_time
 
 
-def test_batch_error_halt0_fixture() -> None:
-    _, reply = _batch(DOCS / "batch" / "batch.error-halt0.json")
+def test_batch_halt1_example() -> None:
+    _, reply = _batch("batch/batch.halt1.json")
     assert reply.results == {}
-    assert set(reply.errors) == {"get_user", "get_department"}
-    for key, method in (("get_user", "user.get"), ("get_department", "department.get")):
-        error = reply.errors[key]
-        assert type(error) is AccessDeniedError
-        assert (error.code, error.description, error.status, error.method) == (
-            "insufficient_scope",
-            "",
-            None,
-            method,
-        )
+    assert set(reply.errors) == {"add"}
+    assert type(reply.errors["add"]) is InvalidRequestError
+    assert reply.errors["add"].method == NUMERATOR_ADD
+    # "get" never ran: in no section at all.
+    assert "get" not in reply.results
     assert (reply.totals, reply.nexts, reply.times) == ({}, {}, {})
 
 
-def test_batch_error_halt1_fixture() -> None:
-    _, reply = _batch(DOCS / "batch" / "batch.error-halt1.json")
-    assert set(reply.errors) == {"get_user"}
-    assert type(reply.errors["get_user"]) is AccessDeniedError
-    # get_department never ran: in no section at all.
-    assert "get_department" not in reply.results
-    assert reply.times == {}
+def test_batch_with_numeric_keys_example() -> None:
+    _, reply = _batch("batch/batch.numeric-keys.json")
+    assert set(reply.results) == {"0", "1"}
+    assert reply.results["1"] == {"documents": []}
+    assert reply.totals == {"1": 0}  # a partial section is an object keyed by position
+    assert reply.errors == {}
+    assert set(reply.times) == {"0", "1"}
 
 
-@pytest.mark.parametrize(
-    ("name", "key", "reset_at"),
-    [
-        (
-            "batch.result_error.OPERATION_TIME_LIMIT.2023-04-15T141757Z.json",
-            "592dcd1e-cd14-410f-bab5-76b3ede717dd",
-            1681568878.0,
-        ),
-        (
-            "batch.result_error.OPERATION_TIME_LIMIT.2023-04-15T143747Z.json",
-            "f26b4ebc-3a82-4fe6-8d26-595d6eaf029b",
-            1681570067.0,
-        ),
-    ],
-)
-def test_php_sdk_operation_time_limit_batches(name: str, key: str, reset_at: float) -> None:
-    envelope = parse_response(200, (PHPSDK / name).read_bytes(), method="batch")
+def test_operation_time_limit_inside_a_batch() -> None:
+    envelope, reply = _batch("limits/batch.OPERATION_TIME_LIMIT.json")
     assert envelope.time is not None
-    assert envelope.time.operating == 0.0
-    assert envelope.time.operating_reset_at == reset_at
-    reply = split_batch(envelope.result, {key: "crm.contact.update"})
+    assert envelope.time.operating == pytest.approx(481.20713090896606)
+    assert envelope.time.operating_reset_at == 1778584600.0
     assert reply.results == {}
-    assert list(reply.errors) == [key]
-    error = reply.errors[key]
+    assert list(reply.errors) == ["a1"]
+    error = reply.errors["a1"]
     assert type(error) is OperationTimeLimitError
     assert error.retryable
     assert error.status is None
-    assert error.method == "crm.contact.update"
+    assert error.method == DOCUMENT_ADD
     assert error.description == "Method is blocked due to operation time limit."
     assert (reply.totals, reply.nexts, reply.times) == ({}, {}, {})
 

@@ -1,10 +1,8 @@
-"""Tests for core.errormap: portal error codes -> ApiError subclasses (protocol.md §4, §8.8)."""
+"""Tests for core.errormap: portal error codes -> ApiError subclasses (docs/portal.md#errors)."""
 
 from __future__ import annotations
 
-import json
 import pickle
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -28,167 +26,90 @@ from bitrix_docgen_async.errors import (
     TokenExpiredError,
     WrongAuthTypeError,
 )
+from tests.corpus import corpus_files, docgen, load, raw, status
 
-DOCS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "docs"
-
-# Expected class and the HTTP status the docs (fixtures/docs/README.md) give for every error
-# fixture. Keyed by the path under fixtures/docs/.
-ERROR_FIXTURES: dict[str, tuple[type[ApiError], int]] = {
-    # --- crm.documentgenerator.* (HTTP 400, protocol.md §8.8) ---
-    "crm.documentgenerator/crm.documentgenerator.document.add.error.json": (
-        InvalidRequestError,  # "0" No provider for entityTypeId
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.document.delete.error.json": (
-        InvalidRequestError,  # "100" ...Document constructor must be is public (missing id)
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.document.enablepublicurl.error.json": (
-        NotFoundError,  # "0" Document not found
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.document.get.error.json": (AccessDeniedError, 400),
-    "crm.documentgenerator/crm.documentgenerator.document.getfields.error.json": (
-        AccessDeniedError,
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.document.list.error.json": (
-        AccessDeniedError,  # ACCESS_DENIED
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.document.update.error.json": (
-        AccessDeniedError,
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.document.upload.error.json": (
-        InvalidRequestError,  # "100" Invalid value {} to match with parameter {fields}
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.numerator.add.error.json": (
-        InvalidRequestError,  # "0" Empty required fields: template
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.numerator.delete.error.json": (
-        NotFoundError,  # "100" Could not construct parameter {numerator}
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.numerator.get.error.json": (NotFoundError, 400),
-    "crm.documentgenerator/crm.documentgenerator.numerator.list.error.json": (
-        AccessDeniedError,  # "" You do not have permissions to modify templates
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.numerator.update.error.json": (NotFoundError, 400),
-    "crm.documentgenerator/crm.documentgenerator.template.add.error.json": (
-        InvalidRequestError,
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.template.delete.error.json": (NotFoundError, 400),
-    "crm.documentgenerator/crm.documentgenerator.template.get.error.json": (NotFoundError, 400),
-    "crm.documentgenerator/crm.documentgenerator.template.getfields.error.json": (
-        AccessDeniedError,
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.template.list.error.json": (
-        AccessDeniedError,
-        400,
-    ),
-    "crm.documentgenerator/crm.documentgenerator.template.update.error.json": (NotFoundError, 400),
-    # --- documentgenerator.* (non-CRM; HTTP 400, role.* "400, 403") ---
-    "documentgenerator/documentgenerator.document.add.error.json": (InvalidRequestError, 400),
-    "documentgenerator/documentgenerator.document.delete.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.document.enablepublicurl.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.document.get.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.document.getfields.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.document.list.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.document.update.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.numerator.add.error.json": (InvalidRequestError, 400),
-    "documentgenerator/documentgenerator.numerator.delete.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.numerator.get.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.numerator.list.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.numerator.update.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.region.add.error.json": (InvalidRequestError, 400),
-    "documentgenerator/documentgenerator.region.delete.error.json": (InvalidRequestError, 400),
-    "documentgenerator/documentgenerator.region.get.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.region.list.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.region.update.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.role.add.error.json": (InvalidRequestError, 400),
-    "documentgenerator/documentgenerator.role.delete.error.json": (AccessDeniedError, 403),
-    "documentgenerator/documentgenerator.role.fillaccesses.error.json": (AccessDeniedError, 403),
-    "documentgenerator/documentgenerator.role.get.error.json": (AccessDeniedError, 403),
-    "documentgenerator/documentgenerator.role.list.error.json": (AccessDeniedError, 403),
-    "documentgenerator/documentgenerator.role.update.error.json": (AccessDeniedError, 403),
-    "documentgenerator/documentgenerator.template.add.error.json": (InvalidRequestError, 400),
-    "documentgenerator/documentgenerator.template.delete.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.template.get.error.json": (NotFoundError, 400),
-    "documentgenerator/documentgenerator.template.getfields.error.json": (
-        InvalidRequestError,  # "0" Cannot get fields from deleted template
-        400,
-    ),
-    "documentgenerator/documentgenerator.template.list.error.json": (AccessDeniedError, 400),
-    "documentgenerator/documentgenerator.template.update.error.json": (NotFoundError, 400),
-    # --- events ---
-    "events/event.bind.error.json": (NotFoundError, 400),  # ERROR_EVENT_NOT_FOUND
-    "events/event.offline.get.error.json": (AccessDeniedError, 403),
-    "events/event.unbind.error.json": (AccessDeniedError, 403),
-    # --- errors/ ---
-    "errors/INVALID_CREDENTIALS.json": (AccessDeniedError, 403),
-    "errors/METHOD_CONFIRM_WAITING.json": (AuthError, 401),
-    "errors/error-format-example.json": (InvalidRequestError, 400),  # unknown code, no status
-    "errors/from-b24pysdk/ACCESS_DENIED.json": (AccessDeniedError, 403),
-    "errors/from-b24pysdk/APPLICATION_NOT_FOUND.json": (AuthError, 401),
-    "errors/from-b24pysdk/ERROR_OAUTH.json": (AuthError, 401),
-    "errors/from-b24pysdk/ERROR_UNEXPECTED_ANSWER.json": (ServerError, 500),
-    "errors/from-b24pysdk/NOT_INSTALLED.json": (AuthError, 401),
-    "errors/from-b24pysdk/NO_AUTH_FOUND.json": (AuthError, 401),
-    "errors/from-b24pysdk/OPERATION_TIME_LIMIT.json": (OperationTimeLimitError, 429),
-    "errors/from-b24pysdk/OVERLOAD_LIMIT.json": (OverloadError, 503),
-    "errors/from-b24pysdk/PAYMENT_REQUIRED-portal.json": (AuthError, 401),
-    "errors/from-b24pysdk/PORTAL_DELETED.json": (ServerError, 410),
-    "errors/from-b24pysdk/QUERY_LIMIT_EXCEEDED.json": (QueryLimitExceededError, 503),
-    "errors/from-b24pysdk/authorization_error.json": (AuthError, 401),
-    "errors/from-b24pysdk/expired_token.json": (TokenExpiredError, 401),
-    "errors/from-b24pysdk/insufficient_scope-access-token.json": (AccessDeniedError, 403),
-    "errors/from-b24pysdk/insufficient_scope-webhook.json": (AccessDeniedError, 403),
-    "errors/from-b24pysdk/invalid_token.json": (AuthError, 401),
-    "errors/from-b24pysdk/oauth-INVALID_SCOPE.json": (AccessDeniedError, 403),
-    "errors/from-b24pysdk/oauth-invalid_client.json": (OAuthError, 400),
-    "errors/from-b24pysdk/oauth-invalid_grant.json": (OAuthError, 400),
-    "errors/from-b24pysdk/oauth-invalid_request.json": (InvalidRequestError, 400),
-    "errors/from-b24pysdk/oauth-wrong_client.json": (OAuthError, 200),
-    "errors/from-b24pysdk/user_access_error.json": (AccessDeniedError, 403),
+# Expected class of every error example of the corpus; the HTTP status comes from its index
+# (tests/fixtures/manifest.json). Keyed by the path under tests/fixtures/.
+ERROR_FIXTURES: dict[str, type[ApiError]] = {
+    # --- crm.documentgenerator.* (HTTP 400, docs/portal.md#errors) ---
+    docgen("document.add.error"): DocumentLimitError,  # DOCGEN_LIMIT_ERROR
+    docgen("document.delete.error"): InvalidRequestError,  # "100" constructor (id missing)
+    docgen("document.enablepublicurl.error"): AccessDeniedError,  # DOCGEN_ACCESS_ERROR
+    docgen("document.get.error"): NotFoundError,  # "0" Document not found
+    docgen("document.getfields.error"): AccessDeniedError,  # "" no permission to view
+    docgen("document.list.error"): InvalidRequestError,  # "100" Unknown field definition
+    docgen("document.update.error"): AccessDeniedError,  # "" no permission to modify
+    docgen("document.upload.error"): InvalidRequestError,  # "0" Empty required fields
+    docgen("numerator.add.error"): InvalidRequestError,  # "0" Empty required fields: name
+    docgen("numerator.delete.error"): InvalidRequestError,  # "100" constructor (id missing)
+    docgen("numerator.get.error"): NotFoundError,  # "100" Could not construct {numerator}
+    docgen("numerator.list.error"): AccessDeniedError,  # "" no permission to modify templates
+    docgen("numerator.update.error"): AccessDeniedError,  # DOCGEN_ACCESS_ERROR
+    docgen("template.add.error"): InvalidRequestError,  # "0" Empty required fields
+    docgen("template.delete.error"): NotFoundError,  # "0" Template not found
+    docgen("template.get.error"): NotFoundError,
+    docgen("template.list.error"): AccessDeniedError,  # DOCGEN_ACCESS_ERROR
+    docgen("template.getfields.error"): InvalidRequestError,  # "" deleted template
+    docgen("template.update.error"): InvalidRequestError,  # "0" Could not save file
+    # --- event.* ---
+    "events/event.bind.error.json": NotFoundError,  # ERROR_EVENT_NOT_FOUND, 400
+    "events/event.get.error.json": WrongAuthTypeError,  # 403 under a webhook
+    "events/event.unbind.error.json": AccessDeniedError,  # 403
+    # --- limits ---
+    "limits/OPERATION_TIME_LIMIT.json": OperationTimeLimitError,  # 429
+    "limits/OVERLOAD_LIMIT.json": OverloadError,  # 503, not transient
+    "limits/QUERY_LIMIT_EXCEEDED.json": QueryLimitExceededError,  # 503
+    # --- the OAuth server, read as a REST answer would be ---
+    "oauth/token.invalid_client.json": OAuthError,  # 400
+    "oauth/token.invalid_grant.json": OAuthError,  # 400
+    "oauth/token.wrong_client.json": OAuthError,  # 200
 }
 
-OAUTH_SERVER_FIXTURES = {
-    "errors/from-b24pysdk/oauth-INVALID_SCOPE.json": 403,
-    "errors/from-b24pysdk/oauth-invalid_client.json": 400,
-    "errors/from-b24pysdk/oauth-invalid_grant.json": 400,
-    "errors/from-b24pysdk/oauth-invalid_request.json": 400,
-    "errors/from-b24pysdk/oauth-wrong_client.json": 200,
-    "oauth/token.error-payment-required.json": 400,
-}
+OAUTH_SERVER_FIXTURES = [
+    "oauth/token.invalid_client.json",
+    "oauth/token.invalid_grant.json",
+    "oauth/token.wrong_client.json",
+]
 
 
 def _load(relative: str) -> dict[str, object]:
-    data = json.loads((DOCS / relative).read_text(encoding="utf-8"))
+    data = load(relative)
     assert isinstance(data, dict)
     return data
 
 
-def test_the_table_lists_every_error_fixture() -> None:
+def _status(relative: str) -> int:
+    code = status(relative)
+    assert code is not None
+    return code
+
+
+def test_the_table_lists_every_error_example() -> None:
     found = {
-        path.relative_to(DOCS).as_posix()
-        for path in DOCS.rglob("*.json")
-        if path.name.endswith(".error.json") or (DOCS / "errors") in path.parents
+        name
+        for name in corpus_files()
+        if name.endswith(".json") and "error" in _load(name) and "result" not in _load(name)
     }
-    assert found, DOCS
+    assert len(found) == 28
     assert found == set(ERROR_FIXTURES)
+    new = docgen("document.new.error")
+    assert {*found, new} - set(ERROR_FIXTURES) == {new}  # the guard notices a new file
 
 
-@pytest.mark.parametrize(("relative", "expected"), sorted(ERROR_FIXTURES.items()))
-def test_error_fixture_maps_to_expected_class(
-    relative: str, expected: tuple[type[ApiError], int]
-) -> None:
-    cls, status = expected
+def test_the_limit_and_oauth_statuses_are_the_documented_ones() -> None:
+    limits = sorted(n for n in ERROR_FIXTURES if n.startswith("limits/"))
+    assert [_status(n) for n in limits] == [429, 503, 503]
+    assert {n: _status(n) for n in OAUTH_SERVER_FIXTURES} == {
+        "oauth/token.invalid_client.json": 400,
+        "oauth/token.invalid_grant.json": 400,
+        "oauth/token.wrong_client.json": 200,  # an error with HTTP 200
+    }
+    assert {_status(n) for n in ERROR_FIXTURES if n.startswith("docgen/")} == {400}
+
+
+@pytest.mark.parametrize(("relative", "cls"), sorted(ERROR_FIXTURES.items()))
+def test_error_example_maps_to_expected_class(relative: str, cls: type[ApiError]) -> None:
+    status = _status(relative)
     data = _load(relative)
     code = data["error"]
     description = data.get("error_description", "")
@@ -202,14 +123,15 @@ def test_error_fixture_maps_to_expected_class(
 
     # The same body through parse_response raises the same class.
     with pytest.raises(cls) as info:
-        parse_response(status, (DOCS / relative).read_bytes(), method="some.method")
+        parse_response(status, raw(relative), method="some.method")
     assert type(info.value) is cls
     assert info.value.status == status
 
 
-@pytest.mark.parametrize(("relative", "status"), sorted(OAUTH_SERVER_FIXTURES.items()))
-def test_oauth_server_fixture_is_always_oauth_error(relative: str, status: int) -> None:
+@pytest.mark.parametrize("relative", OAUTH_SERVER_FIXTURES)
+def test_oauth_server_example_is_always_oauth_error(relative: str) -> None:
     data = _load(relative)
+    status = _status(relative)
     error = oauth_error_for(
         str(data["error"]), str(data.get("error_description", "")), status=status
     )

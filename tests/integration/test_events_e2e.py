@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -19,10 +18,7 @@ LIMIT = RateLimit(burst=50, per_second=50.0)
 ALL = [DocumentEventType.ADD, DocumentEventType.UPDATE, DocumentEventType.DELETE]
 
 
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal(rate_limit=LIMIT, pdf_delay=0.0) as running:
-        yield running
+pytestmark = pytest.mark.portal(rate_limit=LIMIT, pdf_delay=0.0)
 
 
 def app_client(portal: FakePortal) -> DocgenClient:

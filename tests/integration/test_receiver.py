@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,24 +16,22 @@ from aiohttp.test_utils import TestClient, make_mocked_request
 from bitrix_docgen_async.core.encoding import encode_query
 from bitrix_docgen_async.receiver import DocumentEvent, DocumentEventType, EventReceiver
 from bitrix_docgen_async.receiver import server as receiver_server
+from tests.corpus import load
 
-FIXTURES = Path("/work/shared/fixtures/docs")
-TOKEN = "51856fefc120afa4b628cc82d3935cce"  # the docs' example application token
+TOKEN = "c0ffee5e1f2a3b4c5d6e7f8091a2b3c4"  # the corpus' application token (tests/fixtures)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 COMPARE_DIGEST = hmac.compare_digest
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
 
 def fixture(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    loaded: dict[str, Any] = json.loads(path.read_text())
+    """A delivery of the corpus (tests/fixtures/events), decoded as PHP would decode the form."""
+    loaded: dict[str, Any] = load(name)
     return loaded
 
 
-def add_event(document_id: int = 1869, token: str = TOKEN, **changes: Any) -> dict[str, Any]:
-    payload = fixture("crm.documentgenerator/onCrmDocumentGeneratorDocumentAdd.event.json")
+def add_event(document_id: int = 214, token: str = TOKEN, **changes: Any) -> dict[str, Any]:
+    payload = fixture("events/ONCRMDOCUMENTGENERATORDOCUMENTADD.form")
     payload["data"]["FIELDS"]["ID"] = str(document_id)
     payload["auth"]["application_token"] = token
     payload.update(changes)
@@ -72,7 +68,7 @@ def secrets_stay_out_of_logs(caplog: pytest.LogCaptureFixture) -> AsyncIterator[
     for record in caplog.records:
         text = record.getMessage() + (record.exc_text or "")
         assert TOKEN not in text, record
-        assert "s6p6eclrvim6da22ft9ch94ekreb52lv" not in text, record  # the access token
+        assert "w7e4r1t8y5u2i9o6p3a0s7d4f1g8h5j2" not in text, record  # the access token
 
 
 async def client_for(
@@ -164,11 +160,11 @@ async def test_other_events_are_acknowledged_and_ignored(
     handler = Recorder()
     receiver = EventReceiver(application_token=TOKEN, handler=handler)
     client = await client_for(aiohttp_client, receiver)
-    for name in ("events/event-to-application.ONCRMDEALADD.json", "events/event.ONAPPINSTALL.json"):
+    for name in ("events/other/ONCRMDEALADD.form", "events/other/ONAPPINSTALL.form"):
         payload = fixture(name)
         response = await client.post("/events", data=body(payload), headers=FORM)
         assert response.status == 200
-    forged = fixture("events/event.ONAPPUNINSTALL.json")
+    forged = fixture("events/other/ONAPPUNINSTALL.form")
     forged["auth"]["application_token"] = "nope"
     assert (await client.post("/events", data=body(forged), headers=FORM)).status == 401
     await receiver.close(timeout=5)

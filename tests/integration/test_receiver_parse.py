@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,59 +19,64 @@ from bitrix_docgen_async.receiver import (
     UnknownEventError,
     parse_event,
 )
+from tests.corpus import load, raw
 
-FIXTURES = Path("/work/shared/fixtures/docs")
-TOKENS = ("s6p6eclrvim6da22ft9ch94ekreb52lv", "4s386p3q0tr8dy89xvmt96234v3dljg8",
-          "51856fefc120afa4b628cc82d3935cce")  # fmt: skip
+# the access and application tokens of the corpus' deliveries (tests/fixtures/events)
+TOKENS = ("w7e4r1t8y5u2i9o6p3a0s7d4f1g8h5j2", "c0ffee5e1f2a3b4c5d6e7f8091a2b3c4")
 
 
 def fixture(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    loaded: dict[str, Any] = json.loads(path.read_text())
+    """A delivery of the corpus, decoded as PHP would decode the form."""
+    loaded: dict[str, Any] = load(name)
     return loaded
 
 
+def delivery(kind: str) -> str:
+    return f"events/ONCRMDOCUMENTGENERATORDOCUMENT{kind.upper()}.form"
+
+
 def docgen(kind: str) -> dict[str, Any]:
-    return fixture(f"crm.documentgenerator/onCrmDocumentGeneratorDocument{kind}.event.json")
+    return fixture(delivery(kind))
 
 
 @pytest.mark.parametrize(
     ("kind", "event_type", "handler_id", "ts"),
     [
-        ("Add", DocumentEventType.ADD, 821, 1749042094),
-        ("Update", DocumentEventType.UPDATE, 823, 1749042219),
-        ("Delete", DocumentEventType.DELETE, 825, 1749042237),
+        ("Add", DocumentEventType.ADD, 311, 1778573645),
+        ("Update", DocumentEventType.UPDATE, 312, 1778575402),
+        ("Delete", DocumentEventType.DELETE, 313, 1778579003),
     ],
 )
-def test_the_documented_payloads(
+def test_the_delivered_forms(
     kind: str, event_type: DocumentEventType, handler_id: int, ts: int
 ) -> None:
-    payload = docgen(kind)
-    query = encode_query(payload)
-    event = parse_event(query)
+    event = parse_event(raw(delivery(kind)))  # the body exactly as the portal posts it
+    by_user = kind != "Delete"  # the DELETE came from an automation rule: no user tokens
     assert event == DocumentEvent(
         event_type=event_type,
-        document_id=1869,
-        entity_type_id=1,
-        entity_id=1000993,
+        document_id=214,
+        entity_type_id=2,
+        entity_id=4502,
         handler_id=handler_id,
         timestamp=datetime.fromtimestamp(ts, tz=UTC),
-        domain="some-domain.bitrix24.com",
-        member_id="a223c6b3710f85df22e9377d6c4f7553",
-        client_endpoint="https://some-domain.bitrix24.com/rest/",
+        domain="tundra.bitrix24.eu",
+        member_id="5b0e8c1d27f4a9368e1c0b7d2a94f615",
+        client_endpoint="https://tundra.bitrix24.eu/rest/",
         server_endpoint="https://oauth.bitrix.info/rest/",
-        scope="crm, documentgenerator",
-        status="L",
-        expires_in=3600,
-        application_token="51856fefc120afa4b628cc82d3935cce",
-        access_token="s6p6eclrvim6da22ft9ch94ekreb52lv",
-        refresh_token="4s386p3q0tr8dy89xvmt96234v3dljg8",
+        scope="crm, documentgenerator" if by_user else "",
+        status="L" if by_user else "",
+        expires_in=3600 if by_user else None,
+        application_token="c0ffee5e1f2a3b4c5d6e7f8091a2b3c4",
+        access_token="w7e4r1t8y5u2i9o6p3a0s7d4f1g8h5j2" if by_user else None,
+        refresh_token=None,
     )
     assert event.timestamp.tzinfo is not None
-    # the same event from bytes, from the docs' JSON shape, and from request.post()'s flat form
-    assert parse_event(query.encode()) == event
+    # the same event from text, re-encoded, from the decoded shape, and from request.post()'s
+    # flat form
+    payload = docgen(kind)
+    query = encode_query(payload)
+    assert parse_event(raw(delivery(kind)).decode()) == event
+    assert parse_event(query) == event
     assert parse_event(payload) == event
     assert parse_event(MultiDict(parse_qsl(query))) == event
     assert all(token not in repr(event) for token in TOKENS)
@@ -82,7 +85,7 @@ def test_the_documented_payloads(
 def test_event_names_in_any_case_and_no_tokens_when_no_user() -> None:
     payload = docgen("Add")
     payload["event"] = "onCrmDocumentGeneratorDocumentAdd"
-    for key in ("access_token", "refresh_token", "expires_in", "scope", "status"):
+    for key in ("access_token", "expires_in", "scope", "status"):
         del payload["auth"][key]
     del payload["event_handler_id"]
     event = parse_event(encode_query(payload))
@@ -92,11 +95,11 @@ def test_event_names_in_any_case_and_no_tokens_when_no_user() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["events/event-to-application.ONCRMDEALADD.json", "events/event.ONAPPINSTALL.json"]
+    "name", ["events/other/ONCRMDEALADD.form", "events/other/ONAPPINSTALL.form"]
 )
 def test_other_events_raise_unknown_event(name: str) -> None:
     with pytest.raises(UnknownEventError) as caught:
-        parse_event(encode_query(fixture(name)))
+        parse_event(raw(name))
     assert isinstance(caught.value, ValueError) and caught.value.field == "event"
     assert caught.value.event_name in ("ONCRMDEALADD", "ONAPPINSTALL")
 
@@ -173,10 +176,10 @@ def test_php_quirks_of_the_form() -> None:
     query = encode_query(payload)
     # as PHP: the last of repeated keys wins, what follows a closing bracket is ignored,
     # a "]" without "[" is part of the name
-    query = query.replace("data%5BFIELDS%5D%5BID%5D=1869", "data[FIELDS][ID]=1&data[FIELDS][ID]=77")
+    query = query.replace("data%5BFIELDS%5D%5BID%5D=214", "data[FIELDS][ID]=1&data[FIELDS][ID]=77")
     event = parse_event(query + "&ts]x=1&auth[domain]x=other.example")
     assert event.document_id == 77 and event.domain == "other.example"
-    assert event.timestamp == datetime.fromtimestamp(1749042219, tz=UTC)
+    assert event.timestamp == datetime.fromtimestamp(1778575402, tz=UTC)
 
 
 def test_a_mapping_may_hold_ints_but_not_out_of_range_times() -> None:

@@ -3,46 +3,32 @@
 from __future__ import annotations
 
 import base64
-import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bitrix_docgen_async.testing import FakePortal, build_docx
+from tests.corpus import docgen, load
+from tests.helpers import post
 
 TEMPLATES = "crm.documentgenerator.template."
-FIXTURES = Path("/work/shared/fixtures/docs/crm.documentgenerator")
 DOCX = build_docx("Invoice {DocumentNumber}\nTo: {ClientName}\n{Comment}")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal(rate_limit=None, pdf_delay=0.0) as running:
-        yield running
+pytestmark = pytest.mark.portal(rate_limit=None, pdf_delay=0.0)
 
 
 async def call(
     http: aiohttp.ClientSession, portal: FakePortal, method: str, body: Any = None
 ) -> tuple[int, Any]:
     name = TEMPLATES + method if "." not in method and method != "batch" else method
-    async with http.post(portal.webhook_url + name, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, portal.webhook_url + name, body)
 
 
 def fixture(name: str) -> Any:
-    path = FIXTURES / f"crm.documentgenerator.template.{name}.json"
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    return json.loads(path.read_text())
+    """A template example of the corpus (tests/fixtures), e.g. ``"add.response"``."""
+    return load(docgen(f"template.{name}"))
 
 
 def assert_shape(actual: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -245,11 +231,14 @@ async def test_getfields_from_the_docx_placeholders(
     status, body = await call(http, portal, "getfields", params)
     assert status == 200
     result = body["result"]["templateFields"]
-    expected = fixture("getfields.response")["result"]["templateFields"]
-    assert list(result)[: len(expected)] == list(expected)
-    for name, descriptor in expected.items():
-        assert_shape(result[name], descriptor)
-    assert list(result)[len(expected) :] == ["ClientName", "Comment"]
+    examples = fixture("getfields.response")["result"]["templateFields"]
+    # the provider's fields first, each shaped like the corpus' field of the same kind
+    like = {"DocumentNumber": "DocumentNumber", "MyCompanyUfLogo": "MyCompanyUfStamp"}
+    like["MY_COMPANY"] = "BANK"  # a selector: a list of options as its value
+    assert list(result)[: len(like)] == list(like)
+    for name, example in like.items():
+        assert_shape(result[name], examples[example])
+    assert list(result)[len(like) :] == ["ClientName", "Comment"]
     assert (result["DocumentNumber"]["value"], result["Comment"]["value"]) == ("N-1", "hi")
     await call(http, portal, "getfields", params)
     assert portal.documents[portal.seed_document(template)]["number"] == "N-1"  # only a peek

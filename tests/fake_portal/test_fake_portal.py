@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,6 +13,7 @@ import pytest
 from bitrix_docgen_async.core.encoding import encode_query
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.testing import FakePortal
+from tests.helpers import FakeClock, post
 
 ADD = "crm.documentgenerator.numerator.add"
 GET = "crm.documentgenerator.numerator.get"
@@ -22,36 +22,9 @@ TIME_KEYS = {"start", "finish", "duration", "processing", "date_start", "date_fi
 SECTIONS = ["result", "result_error", "result_total", "result_next", "result_time"]
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal() as running:
-        yield running
-
-
-async def call(
-    http: aiohttp.ClientSession, url: str, body: Any = None, **kwargs: Any
-) -> tuple[int, Any]:
-    async with http.post(url, json=body if body is not None else {}, **kwargs) as response:
-        return response.status, await response.json(content_type=None)
+# The portal with its default limits (bucket 50, 2 per second).
+pytestmark = pytest.mark.portal()
+call = post
 
 
 def add_fields(name: str = "N", template: str = "{NUMBER}") -> dict[str, Any]:

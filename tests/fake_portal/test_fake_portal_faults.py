@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,16 +16,7 @@ LIST = "crm.documentgenerator.numerator.list"
 FIELDS = {"fields": {"name": "N", "template": "{NUMBER}"}}
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal(faults=Faults(slow_delay=0.2)) as running:
-        yield running
+pytestmark = pytest.mark.portal(faults=Faults(slow_delay=0.2))
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, str, str]:

@@ -7,51 +7,22 @@ import base64
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bitrix_docgen_async.testing import FakePortal, build_docx
+from tests.corpus import docgen, load
+from tests.helpers import FakeClock, post
 
 DOCS = "crm.documentgenerator.document."
-FIXTURES = Path("/work/shared/fixtures/docs/crm.documentgenerator")
-TUTORIAL = FIXTURES / "tutorial-how-to-generate-documents"
 GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
 #: Absent until the PDF conversion is done.
 PLAIN_FILE_URLS = frozenset({"pdfUrl", "imageUrl"})
 
 
-class ManualClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def portal(clock: ManualClock) -> AsyncIterator[FakePortal]:
-    async with FakePortal(rate_limit=None, clock=clock, pdf_delay=8.0) as running:
-        yield running
+pytestmark = pytest.mark.portal(rate_limit=None, fake_clock=True, pdf_delay=8.0)
 
 
 async def call(
@@ -59,8 +30,7 @@ async def call(
 ) -> tuple[int, Any]:
     short = "." not in method and method != "batch"
     name = DOCS + method if short else method
-    async with http.post(portal.webhook_url + name, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, portal.webhook_url + name, body)
 
 
 async def fetch(http: aiohttp.ClientSession, url: str) -> tuple[int, bytes, Any]:
@@ -69,14 +39,9 @@ async def fetch(http: aiohttp.ClientSession, url: str) -> tuple[int, bytes, Any]
         return response.status, await response.read(), response.headers
 
 
-def load(path: Path) -> Any:
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    return json.loads(path.read_text())
-
-
 def fixture(name: str) -> Any:
-    return load(FIXTURES / f"crm.documentgenerator.{name}.json")
+    """A docgen example of the corpus (tests/fixtures), e.g. ``"document.add.response"``."""
+    return load(docgen(name))
 
 
 def assert_shape(
@@ -103,16 +68,14 @@ def document_xml(docx: bytes) -> str:
 
 
 async def test_tutorial_flow(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     _, body = await call(
         http, portal, "crm.documentgenerator.numerator.add",
         {"fields": {"name": "Numerator from REST", "template": "{NUMBER}"}},
     )  # fmt: skip
     numerator = body["result"]["numerator"]
-    assert_shape(
-        numerator, load(TUTORIAL / "step1-numerator-add.response.json")["result"]["numerator"]
-    )
+    assert_shape(numerator, fixture("numerator.add.response")["result"]["numerator"])
     template_docx = build_docx("Deal {DocumentNumber}\nNote: {Comment}\n{Unfilled}")
     fields = {
         "name": "Demonstration product implementation",
@@ -127,9 +90,7 @@ async def test_tutorial_flow(
     )
     assert status == 200
     template = body["result"]["template"]
-    assert_shape(
-        template, load(TUTORIAL / "step2-template-add.response.json")["result"]["template"]
-    )
+    assert_shape(template, fixture("template.add.response")["result"]["template"])
     assert (template["numeratorId"], template["users"]) == (str(numerator["id"]), {"UA": "UA"})
 
     values = {"Comment": "Fragile <handle> & care"}
@@ -139,8 +100,6 @@ async def test_tutorial_flow(
     added = body["result"]["document"]
     assert_shape(added, fixture("document.add.response")["result"]["document"], PLAIN_FILE_URLS)
     assert (added["id"], added["createdBy"], added["number"]) == (1, 1, "1")
-    shortened = load(TUTORIAL / "step3-document-add.response-shortened.json")["result"]["document"]
-    assert set(shortened) <= set(added)
     assert added["title"] == "Demonstration product implementation 1"
     assert (added["templateId"], added["entityTypeId"], added["entityId"]) == (
         template["id"],
@@ -372,10 +331,13 @@ async def test_getfields_is_a_what_if(portal: FakePortal, http: aiohttp.ClientSe
         http, portal, "getfields", {"id": document, "values": {"ClientName": "Ann"}}
     )
     fields = body["result"]["documentFields"]
-    expected = fixture("document.getfields.response")["result"]["documentFields"]
-    assert set(expected) <= set(fields)
-    for name in expected:
-        assert_shape(fields[name], expected[name])
+    examples = fixture("document.getfields.response")["result"]["documentFields"]
+    # each field shaped like the corpus' field of the same kind
+    like = {"DocumentNumber": "DocumentNumber", "MyCompanyUfLogo": "MyCompanyUfStamp"}
+    like |= {"MY_COMPANY": "BANK", "Comment": "Comment"}
+    assert set(like) <= set(fields)
+    for name, example in like.items():
+        assert_shape(fields[name], examples[example])
     assert fields["DocumentNumber"]["value"] == "1"
     assert (fields["Comment"]["value"], fields["ClientName"]["value"]) == ("stored", "Ann")
     assert "ClientName" not in portal.documents[document]["values"]
@@ -418,7 +380,7 @@ async def test_list_pages_filters_and_order(
 
 
 async def test_pdf_appears_only_after_the_delay(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = portal.seed_template()
     _, body = await call(
@@ -458,9 +420,9 @@ async def test_pdf_appears_only_after_the_delay(
 
 
 async def test_pdf_content_of_an_upload_is_converted_like_any_document(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
-    # The docs' upload example sends pdfContent and answers without pdfUrl (protocol.md §8.9).
+    # The docs' upload example sends pdfContent and answers without pdfUrl (docs/portal.md#wire-quirks).
     pdf = b"%PDF-1.4 uploaded"
     fields = {
         "entityTypeId": 2, "entityId": 1, "fileContent": b64(build_docx("x")), "region": "de",
@@ -477,7 +439,7 @@ async def test_pdf_content_of_an_upload_is_converted_like_any_document(
 
 
 async def test_failures_and_jitter_are_seeded(http: aiohttp.ClientSession) -> None:
-    clock = ManualClock()
+    clock = FakeClock()
     async with FakePortal(
         rate_limit=None, clock=clock, pdf_delay=8.0, pdf_jitter=2.0, pdf_failure_rate=0.5, seed=7
     ) as portal:
@@ -526,7 +488,7 @@ async def test_failures_and_jitter_are_seeded(http: aiohttp.ClientSession) -> No
 
 
 async def test_machine_urls_serve_the_files(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = portal.seed_template("Invoice", placeholders=("DocumentNumber", "Comment"))
     document = portal.seed_document(template, values={"Comment": "hello"})
@@ -564,7 +526,7 @@ async def test_machine_urls_serve_the_files(
 
 
 async def test_machine_urls_refuse_bad_tokens_and_gone_files(
-    portal: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = portal.seed_template()
     first, second = portal.seed_document(template), portal.seed_document(template)

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bitrix_docgen_async.testing import CallContext, FakePortal, PortalError
+from tests.corpus import docgen, load
+from tests.helpers import post
 
 PREFIX = "crm.documentgenerator.numerator."
-FIXTURES = Path("/work/shared/fixtures/docs/crm.documentgenerator")
+GENERATOR = "Bitrix_Main_Numerator_Generator_SequentNumberGenerator"
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-async def portal() -> AsyncIterator[FakePortal]:
-    async with FakePortal() as running:
-        yield running
+# The portal with its default limits (bucket 50, 2 per second).
+pytestmark = pytest.mark.portal()
 
 
 async def call(
@@ -33,28 +24,24 @@ async def call(
 ) -> tuple[int, Any]:
     short = method in ("add", "get", "update", "delete", "list")
     url = portal.webhook_url + (PREFIX + method if short else method)
-    async with http.post(url, json=body or {}) as response:
-        return response.status, await response.json()
+    return await post(http, url, body)
 
 
 def fixture(name: str) -> Any:
-    path = FIXTURES / f"crm.documentgenerator.numerator.{name}.json"
-    if not path.exists():
-        pytest.skip(f"fixture {path} not available")
-    return json.loads(path.read_text())
+    """A numerator example of the corpus (tests/fixtures), e.g. ``"add.response"``."""
+    return load(docgen(f"numerator.{name}"))
 
 
 async def test_documented_shapes(portal: FakePortal, http: aiohttp.ClientSession) -> None:
-    _, added = await call(
-        http, portal, "add", {"fields": {"name": "REST Enumerator", "template": "{NUMBER}"}}
-    )
+    # the inputs that gave the corpus' answers (tests/fixtures/README.md)
+    fields = {"name": "Invoices 2026", "template": "INV-{NUMBER}"}
+    fields["settings"] = {GENERATOR: {"length": 4}}
+    _, added = await call(http, portal, "add", {"fields": fields})
     expected = fixture("add.response")["result"]
     assert added["result"] == {**expected, "numerator": {**expected["numerator"], "id": 1}}
     assert list(added["result"]["numerator"]) == list(expected["numerator"])
-    settings = {
-        "Bitrix_Main_Numerator_Generator_SequentNumberGenerator": {"start": "100", "periodicBy": ""}
-    }
-    fields = {"name": "REST Enumerator (updated)", "template": "INV-{NUMBER}", "settings": settings}
+    settings = {GENERATOR: {"start": "500", "length": "4", "periodicBy": ""}}
+    fields = {"name": "Invoices 2026 (EU)", "template": "EU-{NUMBER}", "settings": settings}
     _, updated = await call(http, portal, "update", {"id": "1", "fields": fields})
     expected = fixture("update.response")["result"]
     assert updated["result"] == {**expected, "id": "1"}
