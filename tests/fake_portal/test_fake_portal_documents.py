@@ -422,7 +422,8 @@ async def test_pdf_appears_only_after_the_delay(
 async def test_pdf_content_of_an_upload_is_converted_like_any_document(
     portal: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
-    # The docs' upload example sends pdfContent and answers without pdfUrl (docs/portal.md#wire-quirks).
+    # The docs' upload example sends pdfContent and answers without pdfUrl
+    # (docs/portal.md#wire-quirks).
     pdf = b"%PDF-1.4 uploaded"
     fields = {
         "entityTypeId": 2, "entityId": 1, "fileContent": b64(build_docx("x")), "region": "de",
