@@ -26,6 +26,7 @@ __all__ = [
     "DocumentLimitError",
     "DownloadError",
     "InvalidRequestError",
+    "JournalError",
     "MethodNotFoundError",
     "NotFoundError",
     "OAuthError",
@@ -239,3 +240,12 @@ class PollTimeoutError(BitrixError):
     def __init__(self, pending: Sequence[Any]) -> None:
         self.pending = tuple(pending)
         super().__init__(f"{len(self.pending)} document(s) still pending at the deadline")
+
+
+class JournalError(BitrixError):
+    """A bulk run's journal cannot be used.
+
+    It is locked by another run, belongs to another portal, template or entity type, records a
+    document that is not the entity's, or the file is damaged. The message names the journal
+    file and the reason, never a webhook code or token.
+    """
