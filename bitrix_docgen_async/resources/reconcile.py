@@ -3,10 +3,10 @@
 ``crm.documentgenerator.document.add`` is not idempotent (protocol.md §8): after an ambiguous
 failure (a dropped connection, a timeout, a 5xx after sending) the portal may have committed the
 document. Before adding again the client looks for it with ``document.list`` filtered by
-template, entity type and entity, **newest first** (``order: {id: desc}``), reading page after
-page until a document older than the add appears. Reading only the first page in the portal's
-default order (id ascending) would see the 50 oldest documents and miss the new one of an entity
-that already had 50.
+template, entity type and entity, **newest first** (``order: {id: desc}``): the newest
+document is the add's if it was created since the add began. Reading the first page in the
+portal's default order (id ascending) would see the 50 oldest documents and miss the new one of
+an entity that already had 50.
 
 "Older than the add" is decided on the portal's own clock: the ``time.start`` of the lookup's
 reply, less the local time that passed since the add began, is a moment no later than the add's
@@ -63,8 +63,11 @@ async def find_added(
 ) -> Document | None:
     """The document an add begun at ``since`` (local wall clock) created, if the portal has it.
 
-    Calls ``crm.documentgenerator.document.list`` (newest first, every page that may hold
-    one). When several documents were created since, the oldest is returned: the first add's.
+    Calls ``crm.documentgenerator.document.list`` newest first, reading on past rows that do
+    not match (a filter the portal did not honour). The newest matching document is the add's
+    when it was created since ``since``: ``createTime`` has whole seconds, so a document made
+    a moment before the add (an earlier add of the same entity) may also count as "since",
+    and only the newest can be the add's own (reconciling adds of one entity run one at a time).
 
     Args:
         fetch: ``client.call_full``.
@@ -80,7 +83,6 @@ async def find_added(
         },
         "order": {"id": "desc"},
     }
-    found: Document | None = None
     start = 0
     cutoff: float | None = None
     for _ in range(_MAX_PAGES):
@@ -98,12 +100,12 @@ async def find_added(
                 continue  # the filter was not honoured for this row: not ours
             created = document.created_time
             if created is not None and created.timestamp() < cutoff:
-                return found  # newest first: everything after this is older still
-            found = document
+                return None  # newest first: the newest one is older than the add
+            return document
         if not rows or reply.next is None or reply.next <= start:
-            return found
+            return None
         start = reply.next
-    return found
+    return None
 
 
 class KeyedLocks:
