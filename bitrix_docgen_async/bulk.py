@@ -24,7 +24,6 @@ import contextlib
 import inspect
 import logging
 import os
-import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bitrix_docgen_async.bulk_progress import Counts, Progress, ProgressCallback, Reporter
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.errors import BitrixError, JournalError, NotFoundError, PollTimeoutError
@@ -57,8 +57,6 @@ Values = Mapping[str, Any] | Callable[[int], Mapping[str, Any] | Awaitable[Mappi
 
 #: Results waiting for the consumer beyond those of the entities in flight.
 _BUFFER = 16
-#: Seconds between two ``on_progress`` calls (at most a few per second).
-_PROGRESS_INTERVAL = 0.25
 #: Closing waits this long for cancelled pipelines to end before it gives up on them.
 _CLOSE_TIMEOUT = 5.0
 
@@ -90,107 +88,6 @@ class GenerationResult:
         return self.error is None
 
 
-@attrs.frozen
-class Progress:
-    """A snapshot of a run handed to ``on_progress`` (a few times per second at most).
-
-    Attributes:
-        added: documents created or found for this run.
-        ready: PDFs ready.
-        downloaded: PDFs saved.
-        failed: entities that ended with an error.
-        skipped: entities done by an earlier run (journal).
-        total: how many entities the input holds, when it has a length.
-        done: entities finished without error (skipped ones included).
-        rate: entities finished (with or without error) per second so far.
-        eta: seconds until every entity is finished at that rate (needs ``total``).
-        elapsed: seconds since the run began.
-    """
-
-    added: int = 0
-    ready: int = 0
-    downloaded: int = 0
-    failed: int = 0
-    skipped: int = 0
-    total: int | None = None
-    done: int = 0
-    rate: float = 0.0
-    eta: float | None = None
-    elapsed: float = 0.0
-
-
-ProgressCallback = Callable[[Progress], None] | Callable[[Progress], Awaitable[None]]
-
-
-class _Counts:
-    """The run's counters; cheap to update on every state change."""
-
-    __slots__ = ("added", "done", "downloaded", "failed", "ready", "skipped")
-
-    def __init__(self) -> None:
-        self.added = self.ready = self.downloaded = self.failed = self.skipped = self.done = 0
-
-
-class _Reporter:
-    """Calls ``on_progress`` (sync or async) at most every ``_PROGRESS_INTERVAL`` seconds."""
-
-    def __init__(self, callback: ProgressCallback, counts: _Counts, total: int | None) -> None:
-        self._callback = callback
-        self._counts = counts
-        self._total = total
-        self._started = time.monotonic()
-        self._last: tuple[int, ...] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def snapshot(self) -> Progress:
-        c = self._counts
-        elapsed = time.monotonic() - self._started
-        finished = c.done + c.failed
-        rate = finished / elapsed if elapsed > 0 else 0.0
-        eta = None
-        if self._total is not None and rate > 0:
-            eta = max(0, self._total - finished) / rate
-        return Progress(
-            added=c.added,
-            ready=c.ready,
-            downloaded=c.downloaded,
-            failed=c.failed,
-            skipped=c.skipped,
-            total=self._total,
-            done=c.done,
-            rate=rate,
-            eta=eta,
-            elapsed=elapsed,
-        )
-
-    async def report(self, *, force: bool = False) -> None:
-        c = self._counts
-        key = (c.added, c.ready, c.downloaded, c.failed, c.skipped, c.done)
-        if key == self._last and not force:
-            return
-        self._last = key
-        try:
-            produced = self._callback(self.snapshot())
-            if inspect.isawaitable(produced):
-                await produced
-        except Exception:
-            log.exception("on_progress raised; ignored")
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(_PROGRESS_INTERVAL)
-            await self.report()
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    def stop(self) -> asyncio.Task[None] | None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-        return task
-
-
 @attrs.define
 class _Run:
     client: DocgenClient
@@ -202,7 +99,7 @@ class _Run:
     download_dir: Path | None
     journal: Journal | None
     reconcile_delay: float
-    counts: _Counts = attrs.field(factory=_Counts)
+    counts: Counts = attrs.field(factory=Counts)
 
     async def _values(self, entity_id: int) -> dict[str, Any]:
         if self.values is None:
@@ -408,7 +305,7 @@ async def generate_many(
     )
     if store is not None:
         await store.open(_binding(client, template_id, int(entity_type_id)))
-    reporter = _Reporter(on_progress, run.counts, total) if on_progress is not None else None
+    reporter = Reporter(on_progress, run.counts, total) if on_progress is not None else None
     try:
         if store is not None and run.download_dir is not None:
             _remove_leftovers(run.download_dir)
@@ -430,7 +327,7 @@ async def _pipeline(
     run: _Run,
     entity_ids: Iterable[int] | AsyncIterable[int],
     max_in_flight: int,
-    reporter: _Reporter | None,
+    reporter: Reporter | None,
 ) -> AsyncGenerator[GenerationResult, None]:
     loop = asyncio.get_running_loop()
     results: asyncio.Queue[GenerationResult | _End] = asyncio.Queue(
@@ -494,7 +391,7 @@ async def _pipeline(
 
 
 async def _shutdown(
-    feeder: asyncio.Task[None], tasks: set[asyncio.Task[None]], reporter: _Reporter | None
+    feeder: asyncio.Task[None], tasks: set[asyncio.Task[None]], reporter: Reporter | None
 ) -> None:
     """Cancel the feeder and every pipeline; wait for them within ``_CLOSE_TIMEOUT``.
 
