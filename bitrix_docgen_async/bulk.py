@@ -1,13 +1,20 @@
 """``documents.generate_many``: add -> wait for the PDF -> download, for any number of entities.
 
-Each entity runs its own short pipeline; a bounded number run at once, so memory stays flat
-whatever the input size, and their calls meet in the session, which batches them (50 adds per
-request, fewer when they render slowly), paces them by the request bucket and by
-``document.add``'s operating budget, and keeps each batch inside the portal's 60 s cut-off. Adds,
-polls and downloads of different entities overlap.
+Each entity runs its own short pipeline; at most ``max_in_flight`` run at once, and their calls
+meet in the session, which batches them (50 adds per request, fewer when they render slowly),
+paces them by the request bucket and by ``document.add``'s operating budget, and keeps each
+batch inside the portal's 60 s cut-off. Adds, polls and downloads of different entities overlap.
 
-Nothing is added twice: before re-adding after an ambiguous failure (and on resume, for entities
-whose add was interrupted) the document is looked up by template and entity first.
+Back-pressure: an entity keeps its slot until its result is handed to the consumer or queued in
+a small buffer, so a consumer that pauses pauses the run (nothing more is added, no task piles
+up) and memory stays flat whatever the input size.
+
+Closing the stream (``aclose()``, leaving ``contextlib.aclosing``, cancelling the consumer)
+cancels every entity's pipeline and returns within a bound; calls not yet sent are never sent.
+
+Nothing is added twice: adds go through ``documents.add(reconcile=True)``'s machinery (after an
+ambiguous failure the document is looked up before adding again), and on resume an entity whose
+add was interrupted is looked up first.
 """
 
 from __future__ import annotations
@@ -17,35 +24,46 @@ import contextlib
 import inspect
 import logging
 import os
-import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bitrix_docgen_async.bulk_progress import Counts, Progress, ProgressCallback, Reporter
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.download import remove_stale_parts
 from bitrix_docgen_async.errors import (
     BitrixError,
     DownloadError,
+    JournalError,
     NotFoundError,
-    OutcomeUnknownError,
 )
-from bitrix_docgen_async.journal import Journal
+from bitrix_docgen_async.journal import Journal, JournalEntry, RunBinding, SqliteJournal
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.polling import iter_ready
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
 
-__all__ = ["GenerationResult", "Progress", "generate_many"]
+__all__ = ["GenerationResult", "Progress", "ProgressCallback", "generate_many"]
 
 log = logging.getLogger("bitrix_docgen_async.bulk")
 
 Values = Mapping[str, Any] | Callable[[int], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
-#: Documents created this long before the first add attempt are not ours (clock skew margin).
-_SKEW = 120.0
+
+#: Results waiting for the consumer beyond those of the entities in flight.
+_BUFFER = 16
+#: Closing waits this long for cancelled pipelines to end before it gives up on them.
+_CLOSE_TIMEOUT = 5.0
 
 
 @attrs.frozen
@@ -57,7 +75,8 @@ class GenerationResult:
         document: its document (None if it could not be created or was done in an earlier run).
         pdf_path: where its PDF was saved, if downloading.
         error: what went wrong, or None.
-        skipped: done by an earlier run with the same journal.
+        skipped: done by an earlier run with the same journal (or, with a shared journal,
+            being done by another worker right now).
         document_id: the document's id (also known for skipped entities).
     """
 
@@ -74,17 +93,6 @@ class GenerationResult:
         return self.error is None
 
 
-@attrs.frozen
-class Progress:
-    """Counts handed to ``on_progress`` after every change (a snapshot; keep it if you like)."""
-
-    added: int = 0
-    ready: int = 0
-    downloaded: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-
 @attrs.define
 class _Run:
     client: DocgenClient
@@ -95,18 +103,8 @@ class _Run:
     pdf_timeout: float
     download_dir: Path | None
     journal: Journal | None
-    on_progress: Callable[[Progress], None] | None
     reconcile_delay: float
-    progress: Progress = attrs.field(factory=Progress)
-
-    def _tick(self, **counts: int) -> None:
-        changes = {name: getattr(self.progress, name) + delta for name, delta in counts.items()}
-        self.progress = attrs.evolve(self.progress, **changes)
-        if self.on_progress is not None:
-            try:
-                self.on_progress(self.progress)
-            except Exception:
-                log.exception("on_progress raised; ignored")
+    counts: Counts = attrs.field(factory=Counts)
 
     async def _values(self, entity_id: int) -> dict[str, Any]:
         if self.values is None:
@@ -118,64 +116,52 @@ class _Run:
             produced = await produced
         return check.optional_mapping("values", produced)
 
-    async def find_existing(self, entity_id: int, since: float) -> Document | None:
-        """The document an interrupted add may have created (the oldest one since ``since``)."""
-        page = await self.client.documents.list(
-            filter={
-                "templateId": self.template_id,
-                "entityTypeId": self.entity_type_id,
-                "entityId": entity_id,
-            },
-            order={"id": "asc"},
-        )
-        for document in page.items:
-            created = document.created_time
-            if created is None or created.timestamp() >= since - _SKEW:
-                return document
-        return None
+    def _key(self, entity_id: int) -> tuple[int, int, int]:
+        return (self.template_id, self.entity_type_id, entity_id)
 
-    async def add(self, entity_id: int) -> Document:
-        """Add once; after an ambiguous failure look the document up before adding again."""
+    async def _add(self, entity_id: int) -> Document:
+        """Add once; an ambiguous failure is reconciled by the shared lookup."""
         values = await self._values(entity_id)
-        for attempt in range(3):
-            since = self.journal.intend(entity_id) if self.journal else time.time()
-            try:
-                return await self.client.documents.add(
-                    self.template_id, self.entity_type_id, entity_id, values=values
-                )
-            except OutcomeUnknownError as unknown:
-                log.info("entity %d: add outcome unknown; reconciling", entity_id)
-                found = await self.reconcile(entity_id, since)
-                if found is not None:
-                    return found
-                if attempt == 2:
-                    raise unknown
-        raise AssertionError("unreachable")
+        since = await self.journal.intend(entity_id) if self.journal else None
+        params: dict[str, Any] = {
+            "templateId": self.template_id,
+            "entityTypeId": self.entity_type_id,
+            "entityId": entity_id,
+            "stampsEnabled": 0,
+        }
+        if values:
+            params["values"] = values
+        return await self.client.documents._add_reconciled(params, since, self.reconcile_delay)
 
-    async def reconcile(self, entity_id: int, since: float) -> Document | None:
-        found = await self.find_existing(entity_id, since)
-        if found is None and self.reconcile_delay > 0:
-            # An add still running on the portal shows up a moment later.
-            await asyncio.sleep(self.reconcile_delay)
-            found = await self.find_existing(entity_id, since)
-        return found
-
-    async def document_for(self, entity_id: int) -> Document:
-        """The entity's document: resumed from the journal, reconciled, or added now."""
-        entry = self.journal.get(entity_id) if self.journal else None
-        document: Document | None = None
-        if entry is not None and entry.document_id is not None:
+    async def _resumed(self, entity_id: int, entry: JournalEntry) -> Document | None:
+        """The document an earlier run recorded (checked) or may have made (looked up)."""
+        if entry.document_id is not None:
             try:
                 document = await self.client.documents.get(entry.document_id)
             except NotFoundError:
-                document = None  # deleted since: make a new one
-        elif entry is not None and entry.state == "adding":
-            document = await self.reconcile(entity_id, entry.intended_at or 0.0)
+                return None  # deleted since: make a new one
+            actual = (document.template_id, document.entity_type_id, document.entity_id)
+            if actual != self._key(entity_id):
+                raise JournalError(
+                    f"the journal records document {document.id} for entity {entity_id}, but "
+                    f"on this portal it belongs to template {actual[0]}, entity type "
+                    f"{actual[1]}, entity {actual[2]}: not adopted"
+                )
+            return document
+        if entry.state == "adding" and entry.intended_at is not None:
+            return await self.client.documents._find_added(
+                self._key(entity_id), entry.intended_at, self.reconcile_delay
+            )
+        return None
+
+    async def document_for(self, entity_id: int, entry: JournalEntry | None) -> Document:
+        """The entity's document: resumed from the journal, reconciled, or added now."""
+        document = await self._resumed(entity_id, entry) if entry is not None else None
         if document is None:
-            document = await self.add(entity_id)
+            document = await self._add(entity_id)
         if self.journal:
-            self.journal.added(entity_id, document.id)
-        self._tick(added=1)
+            await self.journal.record_added(entity_id, document.id)
+        self.counts.added += 1
         return document
 
     async def wait(self, document: Document) -> Document:
@@ -195,33 +181,47 @@ class _Run:
                 "its PDF conversion failed: "
                 f"{outcome.transformation_error_code} {outcome.transformation_error_message}",
             )
-        self._tick(ready=1)
+        self.counts.ready += 1
         return outcome
 
     async def one(self, entity_id: int) -> GenerationResult:
-        entry = self.journal.get(entity_id) if self.journal else None
-        if entry is not None and entry.state == "done":
-            self._tick(skipped=1)
-            path = Path(entry.pdf_path) if entry.pdf_path else None
-            return GenerationResult(
-                entity_id, pdf_path=path, skipped=True, document_id=entry.document_id
-            )
+        if self.journal is None:
+            return await self._work(entity_id, None)
+        claim = await self.journal.claim(entity_id)
+        try:
+            if claim.held_elsewhere:
+                return GenerationResult(entity_id, skipped=True)
+            entry = claim.entry
+            if entry is not None and entry.state == "done":
+                self.counts.skipped += 1
+                self.counts.done += 1
+                path = Path(entry.pdf_path) if entry.pdf_path else None
+                return GenerationResult(
+                    entity_id, pdf_path=path, skipped=True, document_id=entry.document_id
+                )
+            return await self._work(entity_id, entry)
+        finally:
+            await self.journal.release(entity_id)
+
+    async def _work(self, entity_id: int, entry: JournalEntry | None) -> GenerationResult:
         document: Document | None = None
         try:
-            document = await self.document_for(entity_id)
+            document = await self.document_for(entity_id, entry)
             path = None
             if self.wait_pdf or self.download_dir is not None:
                 document = await self.wait(document)
             if self.download_dir is not None:
                 path = await self.client.documents.download(document, self.download_dir)
-                self._tick(downloaded=1)
+                self.counts.downloaded += 1
             if self.journal:
-                self.journal.done(entity_id, document.id, str(path) if path else None)
+                await self.journal.record_done(entity_id, document.id, str(path) if path else None)
+            self.counts.done += 1
             return GenerationResult(entity_id, document, path, document_id=document.id)
         except (BitrixError, OSError, ValueError, TypeError) as exc:
-            if self.journal:
-                self.journal.failed(entity_id, f"{type(exc).__name__}: {exc}")
-            self._tick(failed=1)
+            if self.journal and not isinstance(exc, JournalError):
+                with contextlib.suppress(JournalError):
+                    await self.journal.record_failed(entity_id, f"{type(exc).__name__}: {exc}")
+            self.counts.failed += 1
             doc_id = document.id if document else None
             return GenerationResult(entity_id, document, error=exc, document_id=doc_id)
 
@@ -235,6 +235,35 @@ async def _ids(entity_ids: Iterable[int] | AsyncIterable[int]) -> AsyncIterator[
             yield entity_id
 
 
+def _binding(client: DocgenClient, template_id: int, entity_type_id: int) -> RunBinding:
+    """The portal and caller a journal is bound to (no secret: a user id or an app id)."""
+    auth = client.auth
+    user = getattr(auth, "user_id", None)
+    app = getattr(auth, "client_id", None)
+    if user is not None:
+        identity = f"webhook user {user}"
+    elif app is not None:
+        identity = f"application {app}"
+    else:
+        identity = type(auth).__name__
+    return RunBinding(auth.origin, identity, template_id, entity_type_id)
+
+
+def _journal(journal: str | os.PathLike[str] | Journal | None) -> Journal | None:
+    if journal is None or isinstance(journal, Journal):
+        return journal
+    if isinstance(journal, str | os.PathLike):
+        return SqliteJournal(journal)
+    raise TypeError(f"journal must be a path or a Journal, got {type(journal).__name__}")
+
+
+@attrs.frozen
+class _End:
+    """The feeder is done; ``error`` is what the input raised, if anything."""
+
+    error: BaseException | None = None
+
+
 async def generate_many(
     client: DocgenClient,
     *,
@@ -244,8 +273,8 @@ async def generate_many(
     values: Values | None = None,
     wait_pdf: bool = True,
     download_dir: str | os.PathLike[str] | None = None,
-    journal: str | os.PathLike[str] | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
+    journal: str | os.PathLike[str] | Journal | None = None,
+    on_progress: ProgressCallback | None = None,
     max_in_flight: int = 200,
     pdf_timeout: float = 600.0,
     reconcile_delay: float = 2.0,
@@ -256,6 +285,11 @@ async def generate_many(
     check.positive_id("max_in_flight", max_in_flight)
     if values is not None and not callable(values):
         values = check.optional_mapping("values", values)
+    total: int | None = None
+    if not isinstance(entity_ids, AsyncIterable):
+        with contextlib.suppress(TypeError):
+            total = len(entity_ids)  # type: ignore[arg-type]
+    store = _journal(journal)
     run = _Run(
         client=client,
         template_id=template_id,
@@ -264,66 +298,117 @@ async def generate_many(
         wait_pdf=wait_pdf,
         pdf_timeout=pdf_timeout,
         download_dir=Path(download_dir) if download_dir is not None else None,
-        journal=(
-            Journal(journal, template_id=template_id, entity_type_id=int(entity_type_id))
-            if journal is not None
-            else None
-        ),
-        on_progress=on_progress,
+        journal=store,
         reconcile_delay=reconcile_delay,
     )
-    if run.journal is not None and run.download_dir is not None:
-        remove_stale_parts(run.download_dir)
-    results: asyncio.Queue[GenerationResult | None] = asyncio.Queue(maxsize=max_in_flight)
+    if store is not None:
+        await store.open(_binding(client, template_id, int(entity_type_id)))
+    reporter = Reporter(on_progress, run.counts, total) if on_progress is not None else None
+    try:
+        if store is not None and run.download_dir is not None:
+            remove_stale_parts(run.download_dir)
+        # Closed explicitly: an abandoned inner generator would be finalised only by the
+        # garbage collector, its tasks running on meanwhile.
+        async with contextlib.aclosing(
+            _pipeline(run, entity_ids, max_in_flight, reporter)
+        ) as results:
+            async for result in results:
+                yield result
+        if reporter is not None:
+            await reporter.report(force=True)
+    finally:
+        if store is not None:
+            await store.close()
+
+
+async def _pipeline(
+    run: _Run,
+    entity_ids: Iterable[int] | AsyncIterable[int],
+    max_in_flight: int,
+    reporter: Reporter | None,
+) -> AsyncGenerator[GenerationResult, None]:
+    loop = asyncio.get_running_loop()
+    results: asyncio.Queue[GenerationResult | _End] = asyncio.Queue(
+        maxsize=min(_BUFFER, max_in_flight)
+    )
     slots = asyncio.Semaphore(max_in_flight)
     tasks: set[asyncio.Task[None]] = set()
 
     async def work(entity_id: int) -> None:
         try:
-            result = await run.one(entity_id)
-        except Exception as exc:  # a bug must not end the run or lose the entity
-            log.exception("entity %d: unexpected error", entity_id)
-            result = GenerationResult(entity_id, error=exc)
+            try:
+                result = await run.one(entity_id)
+            except Exception as exc:  # a bug must not end the run or lose the entity
+                log.exception("entity %d: unexpected error", entity_id)
+                run.counts.failed += 1
+                result = GenerationResult(entity_id, error=exc)
+            # The slot is held until the result is handed over: a paused consumer pauses
+            # the run.
+            await results.put(result)
         finally:
             slots.release()
-        await results.put(result)
 
     async def feed() -> None:
         seen: set[int] = set()
+        error: BaseException | None = None
         try:
             async for entity_id in _ids(entity_ids):
-                await slots.acquire()
                 if isinstance(entity_id, bool) or not isinstance(entity_id, int) or entity_id <= 0:
-                    slots.release()
+                    run.counts.failed += 1
                     await results.put(
                         GenerationResult(entity_id, error=ValueError("not a positive int id"))
                     )
                     continue
                 if entity_id in seen:
-                    slots.release()
+                    run.counts.failed += 1
                     await results.put(
                         GenerationResult(entity_id, error=ValueError("repeated in the input"))
                     )
                     continue
                 seen.add(entity_id)
-                task = asyncio.get_running_loop().create_task(work(entity_id))
+                await slots.acquire()
+                task = loop.create_task(work(entity_id))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-            if tasks:
-                await asyncio.gather(*list(tasks))
-        finally:
-            await results.put(None)
+        except Exception as exc:  # the input itself failed: finish what runs, then raise it
+            error = exc
+        if tasks:
+            await asyncio.wait(list(tasks))
+        await results.put(_End(error))
 
-    feeder = asyncio.get_running_loop().create_task(feed())
+    feeder = loop.create_task(feed())
+    if reporter is not None:
+        reporter.start()
     try:
-        while (result := await results.get()) is not None:
-            yield result
-        await feeder
+        while not isinstance(item := await results.get(), _End):
+            yield item
+        if item.error is not None:
+            raise item.error
     finally:
-        if not feeder.done():
-            feeder.cancel()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(feeder, *tasks, return_exceptions=True)
-        if run.journal is not None:
-            run.journal.close()
+        await _shutdown(feeder, tasks, reporter)
+
+
+async def _shutdown(
+    feeder: asyncio.Task[None], tasks: set[asyncio.Task[None]], reporter: Reporter | None
+) -> None:
+    """Cancel the feeder and every pipeline; wait for them within ``_CLOSE_TIMEOUT``.
+
+    Nothing here waits on the result buffer, so a consumer that stopped reading never blocks
+    the close. Cancelled pipelines drop their queued calls: the session never sends a call
+    whose caller gave up.
+    """
+    pending: list[asyncio.Task[None]] = [feeder, *tasks]
+    stopped = reporter.stop() if reporter is not None else None
+    if stopped is not None:
+        pending.append(stopped)
+    for task in pending:
+        task.cancel()
+    live = [task for task in pending if not task.done()]
+    if not live:
+        return
+    _, stuck = await asyncio.wait(live, timeout=_CLOSE_TIMEOUT)
+    if stuck:
+        log.warning("%d pipeline task(s) did not stop within %g s", len(stuck), _CLOSE_TIMEOUT)
+    for task in live:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.debug("pipeline task ended with %r", task.exception())

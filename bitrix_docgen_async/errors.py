@@ -32,6 +32,7 @@ __all__ = [
     "DocumentLimitError",
     "DownloadError",
     "InvalidRequestError",
+    "JournalError",
     "LimiterUnavailableError",
     "MethodNotFoundError",
     "NotFoundError",
@@ -320,4 +321,13 @@ class LimiterUnavailableError(BitrixError):
     after ``reconnect_timeout`` seconds of waiting when it was lost mid-run. Never retryable by
     itself: the calls waiting on it have already waited. Defined here (not with the Redis
     backend) so that it can be caught without the ``redis`` extra installed.
+    """
+
+
+class JournalError(BitrixError):
+    """A bulk run's journal cannot be used.
+
+    It is locked by another run, belongs to another portal, template or entity type, records a
+    document that is not the entity's, or the file is damaged. The message names the journal
+    file and the reason, never a webhook code or token.
     """

@@ -175,10 +175,10 @@ class Session:
             task.cancel()
         if self._retries:
             await asyncio.gather(*self._retries, return_exceptions=True)
-        if self._flusher is not None:
+        # On 3.11 the flusher's wait_for can swallow a cancel: repeat it until it ends.
+        while self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._flusher
+            await asyncio.wait([self._flusher], timeout=0.1)
         closed = ClientStateError("the client was closed before this call was sent")
         while self._queue:
             self._fail(self._queue.popleft(), closed)

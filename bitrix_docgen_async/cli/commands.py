@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sqlite3
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -25,8 +24,8 @@ from bitrix_docgen_async.cli.ranges import entity_type_name
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import RateLimit
-from bitrix_docgen_async.errors import BitrixError, NotFoundError
-from bitrix_docgen_async.journal import Journal
+from bitrix_docgen_async.errors import BitrixError, JournalError, NotFoundError
+from bitrix_docgen_async.journal import check_journal_file
 from bitrix_docgen_async.models import Document
 
 __all__ = ["WEBHOOK_ENV", "download", "generate", "wait", "webhook_client"]
@@ -87,10 +86,10 @@ def _check_journal(args: argparse.Namespace) -> None:
     if args.journal is None:
         return
     try:
-        Journal(args.journal, template_id=args.template, entity_type_id=args.entity_type).close()
-    except ValueError as exc:
-        raise UsageError(str(exc), prog=args.prog) from None
-    except (sqlite3.Error, OSError) as exc:
+        check_journal_file(args.journal, template_id=args.template, entity_type_id=args.entity_type)
+    except JournalError as exc:
+        raise UsageError(f"cannot use the journal: {exc}", prog=args.prog) from None
+    except OSError as exc:
         raise UsageError(f"cannot use the journal {args.journal}: {exc}", prog=args.prog) from None
 
 

@@ -17,6 +17,8 @@ monotonic clock chosen by the caller.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections import deque
 from typing import Any
 
@@ -196,6 +198,12 @@ class BucketedBudget:
             self.opened.append((now, seconds))
 
 
+#: Each of the portal's budget buckets is cut into this many slots of the client's ledger: a
+#: booking is held until the end of its slot, so it may outlive its exact expiry by a tenth of a
+#: bucket (6 s of the cloud's 60 s buckets), which errs on the safe side.
+SLOTS_PER_BUCKET = 10
+
+
 @attrs.define
 class OperatingLedger:
     """The client's view of one method's operating budget.
@@ -205,6 +213,14 @@ class OperatingLedger:
     side. Commands in flight hold a reservation of their estimated cost. When the portal reports
     more ``operating`` than we booked (another process shares the webhook) the difference is
     booked too, until the portal's ``operating_reset_at``.
+
+    The cost of every operation does not grow with the bookings held: bookings are summed per
+    slot (a tenth of a portal bucket), a running total is kept, and expiry drops whole slots, so
+    a run of 100,000 adds costs per add what a run of 1,000 does.
+
+    Figures from the portal are not trusted beyond what its rules allow (docs/portal.md#operating-time-per-method): the
+    reported ``operating`` is clamped to the limit and any reset to one window ahead, so one
+    absurd reply cannot block a method for longer than a window.
     """
 
     budget: OperatingBudget
@@ -212,18 +228,35 @@ class OperatingLedger:
     #: flight hold pessimistic reservations (mean + 2 deviations) and bookings expire no earlier
     #: than the portal's, and the portal refuses only once the sum has *reached* the limit.
     utilisation: float = 1.0
-    booked: deque[tuple[float, float]] = attrs.field(factory=deque)  # (expires_at, seconds)
     in_flight: float = 0.0
     suspended_until: float = 0.0
+    #: seconds booked per slot index; a slot ``k`` expires at ``k * slot_s``
+    _sums: dict[int, float] = attrs.field(factory=dict, init=False, repr=False)
+    #: the slot indices of ``_sums``, as a min-heap
+    _slots: list[int] = attrs.field(factory=list, init=False, repr=False)
+    _total: float = attrs.field(default=0.0, init=False, repr=False)
+
+    @property
+    def slot_s(self) -> float:
+        """The ledger's resolution: a booking is held until the end of its slot."""
+        return self.budget.window_s / (self.budget.buckets * SLOTS_PER_BUCKET)
 
     def _expire(self, now: float) -> None:
-        while self.booked and self.booked[0][0] <= now:
-            self.booked.popleft()
+        slots, sums = self._slots, self._sums
+        limit = now / self.slot_s
+        while slots and slots[0] <= limit:
+            self._total -= sums.pop(heapq.heappop(slots))
+        if not slots:
+            self._total = 0.0  # no rounding drift survives an empty ledger
+
+    def booked(self, now: float) -> float:
+        """Seconds booked in the window (without the reservations in flight)."""
+        self._expire(now)
+        return max(0.0, self._total)
 
     def used(self, now: float) -> float:
         """Seconds booked in the window plus reservations in flight."""
-        self._expire(now)
-        return sum(seconds for _, seconds in self.booked) + self.in_flight
+        return self.booked(now) + self.in_flight
 
     def headroom(self, now: float) -> float:
         """Seconds of execution that may still be started now (0 while suspended)."""
@@ -250,22 +283,29 @@ class OperatingLedger:
         shared with the portal.
         """
         self.release(reserved)
-        self._insert(now - ended_ago - actual + self.budget.window_s, actual)
+        self._book(now, now - ended_ago - actual + self.budget.window_s, actual)
 
     def observe(self, now: float, operating: float, reset_in: float | None) -> None:
-        """Take the portal's ``time.operating`` into account (after settling our commands)."""
-        self._expire(now)
-        ours = sum(seconds for _, seconds in self.booked)
+        """Take the portal's ``time.operating`` into account (after settling our commands).
+
+        ``operating`` is clamped to the limit (the portal refuses once its sum reaches it, so it
+        can never hold more) and ``reset_in`` to one window (no bucket lives longer).
+        """
+        operating = min(max(0.0, operating), self.budget.limit_s)
+        ours = self.booked(now)
         if operating > ours + 1e-6:
-            horizon = reset_in if reset_in is not None and reset_in > 0 else self.budget.window_s
-            self._insert(now + horizon, operating - ours)
+            window = self.budget.window_s
+            horizon = min(reset_in, window) if reset_in is not None and reset_in > 0 else window
+            self._book(now, now + horizon, operating - ours)
 
     def suspend(self, now: float, until: float) -> None:
         """The portal said 429: send nothing of this method before ``until``.
 
-        The portal's sum has reached the limit, whatever we booked: book the difference until
-        then, so that the method does not go straight back over it.
+        ``until`` is clamped to one window ahead (the portal's oldest bucket drops out by
+        then). The portal's sum has reached the limit, whatever we booked: book the difference
+        until then, so that the method does not go straight back over it.
         """
+        until = min(until, now + self.budget.window_s)
         self.suspended_until = max(self.suspended_until, until)
         self.observe(now, self.budget.limit_s, until - now)
 
@@ -273,18 +313,24 @@ class OperatingLedger:
         """The next moment headroom grows by itself (a booking expires or a suspension ends)."""
         self._expire(now)
         moments = [t for t in (self.suspended_until,) if t > now]
-        if self.booked:
-            moments.append(self.booked[0][0])
+        if self._slots:
+            moments.append(self._slots[0] * self.slot_s)
         return min(moments) if moments else None
 
-    def _insert(self, expires_at: float, seconds: float) -> None:
-        # Keep bookings sorted by expiry; nearly always an append.
-        if not self.booked or self.booked[-1][0] <= expires_at:
-            self.booked.append((expires_at, seconds))
+    def _book(self, now: float, expires_at: float, seconds: float) -> None:
+        if seconds <= 0.0 or expires_at <= now:
             return
-        items = sorted([*self.booked, (expires_at, seconds)])
-        self.booked.clear()
-        self.booked.extend(items)
+        self._expire(now)
+        # The end of the slot that holds ``expires_at`` (a hair of rounding tolerated, so that
+        # an expiry on a slot boundary is not pushed one slot further).
+        slot = math.ceil(expires_at / self.slot_s - 1e-9)
+        total = self._sums.get(slot)
+        if total is None:
+            heapq.heappush(self._slots, slot)
+            self._sums[slot] = seconds
+        else:
+            self._sums[slot] = total + seconds
+        self._total += seconds
 
 
 @attrs.define

@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bitrix_docgen_async.bulk import GenerationResult, Progress, Values, generate_many
+from bitrix_docgen_async.bulk import GenerationResult, ProgressCallback, Values, generate_many
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure, structure_fields
 from bitrix_docgen_async.core.pdf import PdfSince
 from bitrix_docgen_async.download import Kind
+from bitrix_docgen_async.errors import OutcomeUnknownError
+from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.models import Document, FieldDescription, Page
 from bitrix_docgen_async.polling import iter_ready
 from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
 from bitrix_docgen_async.resources.listing import Listing
+from bitrix_docgen_async.resources.reconcile import KeyedLocks, find_added
 from bitrix_docgen_async.session import CommandResult
+
+if TYPE_CHECKING:
+    from bitrix_docgen_async.client import DocgenClient
 
 __all__ = ["Documents"]
 
 FileLike = bytes | str | os.PathLike[str]
 
 
+#: How many times a reconciling add is sent when every lookup says the document is absent.
+_ADD_ATTEMPTS = 3
+
+
 class Documents(Resource):
     """Documents generated from templates for CRM items."""
+
+    def __init__(self, client: DocgenClient) -> None:
+        super().__init__(client)
+        # Reconciling adds of one (template, entity type, entity) run one at a time, so that
+        # one never adopts the document another made.
+        self._adding = KeyedLocks()
 
     async def add(
         self,
@@ -38,11 +56,21 @@ class Documents(Resource):
         values: Mapping[str, Any] | None = None,
         stamps_enabled: bool = False,
         fields: Mapping[str, Any] | None = None,
+        reconcile: bool = False,
+        reconcile_delay: float = 2.0,
     ) -> Document:
         """Generate a document (``crm.documentgenerator.document.add``).
 
         Not idempotent: every successful call creates a document and uses up a number. A call
-        that fails ambiguously raises :class:`OutcomeUnknownError` rather than being resent.
+        that fails ambiguously raises :class:`OutcomeUnknownError` rather than being resent,
+        unless ``reconcile`` is set.
+
+        With ``reconcile=True`` the add is idempotent for the caller: after an ambiguous
+        failure the document is looked up (``crm.documentgenerator.document.list`` by
+        template and entity, created since the call began by the portal's own clock, newest
+        first, every page that may hold it) and returned; the add is sent again only when the
+        lookup, repeated after ``reconcile_delay``, finds nothing (up to 3 sends in all).
+        Reconciling adds for the same template and entity run one at a time in this client.
 
         Args:
             template_id: the template to render.
@@ -52,6 +80,13 @@ class Documents(Resource):
             values: placeholder values that override the CRM data.
             stamps_enabled: put the company's stamps and signatures on it.
             fields: field descriptors for values (``{code: {"TYPE": ..., "FORMAT": ...}}``).
+            reconcile: resolve an ambiguous failure by looking the document up (see above).
+            reconcile_delay: seconds between a lookup that found nothing and the second one (an
+                add still running on the portal shows up a moment later).
+
+        Raises:
+            OutcomeUnknownError: without ``reconcile``, after an ambiguous failure; with it,
+                when three sends failed ambiguously and no lookup found a document.
         """
         params: dict[str, Any] = {
             "templateId": check.positive_id("template_id", template_id),
@@ -63,7 +98,47 @@ class Documents(Resource):
             params["values"] = check.optional_mapping("values", values)
         if fields:
             params["fields"] = check.optional_mapping("fields", fields)
-        return await self._one(PREFIX + "document.add", params, "document", Document)
+        if not check.flag("reconcile", reconcile):
+            return await self._one(PREFIX + "document.add", params, "document", Document)
+        if not reconcile_delay >= 0:
+            raise ValueError(f"reconcile_delay must be >= 0, got {reconcile_delay!r}")
+        return await self._add_reconciled(params, None, reconcile_delay)
+
+    async def _add_reconciled(
+        self, params: dict[str, Any], since: float | None, delay: float
+    ) -> Document:
+        """``document.add`` at most once per success (see :meth:`add`).
+
+        Args:
+            params: the add's parameters (checked).
+            since: wall-clock time of the first attempt, if it was before this call (a
+                journal's intent); now otherwise.
+            delay: seconds between two lookups that find nothing.
+        """
+        key = (params["templateId"], params["entityTypeId"], params["entityId"])
+        async with self._adding.hold(key):
+            first = time.time() if since is None else since
+            for attempt in range(_ADD_ATTEMPTS):
+                try:
+                    return await self._one(PREFIX + "document.add", params, "document", Document)
+                except OutcomeUnknownError:
+                    found = await self._find_added(key, first, delay)
+                    if found is not None or attempt == _ADD_ATTEMPTS - 1:
+                        if found is None:
+                            raise
+                        return found
+        raise AssertionError("unreachable")
+
+    async def _find_added(
+        self, key: tuple[int, int, int], since: float, delay: float
+    ) -> Document | None:
+        """The document an add of ``key`` begun at ``since`` made; looked for twice if absent."""
+        found = await find_added(self._client.call_full, *key, since)
+        if found is None and delay > 0:
+            # An add still running on the portal commits a moment later.
+            await asyncio.sleep(delay)
+            found = await find_added(self._client.call_full, *key, since)
+        return found
 
     async def get(self, document_id: int) -> Document:
         """One document, with fresh ``*Machine`` URLs (``crm.documentgenerator.document.get``)."""
@@ -211,8 +286,8 @@ class Documents(Resource):
         values: Values | None = None,
         wait_pdf: bool = True,
         download_dir: str | os.PathLike[str] | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        on_progress: Callable[[Progress], None] | None = None,
+        journal: str | os.PathLike[str] | Journal | None = None,
+        on_progress: ProgressCallback | None = None,
         max_in_flight: int = 200,
         pdf_timeout: float = 600.0,
         reconcile_delay: float = 2.0,
@@ -220,8 +295,16 @@ class Documents(Resource):
         """Generate one document per entity (and wait for / download the PDFs), streaming results.
 
         Results arrive as entities finish, in no set order; an entity's failure is reported in
-        its result and never stops the run, and no exception escapes the iterator. Adds are
-        batched and paced by the request bucket and ``document.add``'s operating budget.
+        its result and never stops the run. Only the run as a whole can fail: a journal that
+        cannot be used raises :class:`JournalError` at the first iteration, and an exception
+        raised by ``entity_ids`` itself is raised once the entities in flight are finished.
+        Adds are batched and paced by the request bucket and ``document.add``'s operating
+        budget.
+
+        A consumer that stops reading pauses the run: an entity keeps its slot until its result
+        is handed over. Closing the stream (``aclose()``, ``contextlib.aclosing``, cancelling
+        the consumer) cancels the work in flight within a few seconds; calls not yet sent are
+        not sent.
 
         Args:
             template_id: the template to render.
@@ -232,9 +315,12 @@ class Documents(Resource):
             wait_pdf: wait for each PDF (implied by ``download_dir``).
             download_dir: save each PDF in this folder (created if missing) as
                 ``document-{id}.pdf``.
-            journal: an SQLite file; a re-run with it skips finished entities and, for adds
-                interrupted by a crash, looks the document up before adding again.
-            on_progress: called with :class:`Progress` counts after every change.
+            journal: an SQLite file (or any :class:`~bitrix_docgen_async.journal.Journal`); a
+                re-run with it skips finished entities and, for adds interrupted by a crash,
+                looks the document up before adding again. It is bound to this portal, caller,
+                template and entity type, and one run at a time may use it.
+            on_progress: a function or coroutine function given a :class:`Progress` snapshot
+                (counts, total, rate, ETA) a few times per second at most, and once at the end.
             max_in_flight: entities worked on at once (bounds memory; enough to fill batches
                 and keep the operating budget in use).
             pdf_timeout: seconds to wait for one document's PDF.

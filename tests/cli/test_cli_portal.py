@@ -116,7 +116,7 @@ async def test_generate_to_a_folder_with_a_journal_then_resume(
     other = [a if a != "deal" else "lead" for a in argv]
     code, out, err = await cli(capsys, *other)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
-    assert "belongs to template:entity type" in err
+    assert "belongs to another entity type" in err
     (tmp_path / "junk.db").write_text("not sqlite " * 100)
     code, out, err = await cli(capsys, *argv[:-4], "--journal", str(tmp_path / "junk.db"))
     assert code == 2 and "cannot use the journal" in err and len(err.splitlines()) == 1, err

@@ -160,7 +160,9 @@ async def test_the_ledger_books_like_the_in_memory_one(limiters: Factory) -> Non
         assert await backend.try_reserve("m", 0.1)
         await backend.release("m", 0.1)
         hint = await backend.wait_hint("m")
-        assert hint is not None and 29.0 < hint <= 30.0
+        # the in-memory ledger holds a booking to the end of its slot (a tenth of a bucket)
+        slot = BUDGET.window_s / BUDGET.buckets / 10
+        assert hint is not None and 29.0 < hint <= 30.0 + slot
         await backend.suspend("m", 5.0)
         assert not await backend.try_reserve("m", 0.01)
         hint = await backend.wait_hint("m")
