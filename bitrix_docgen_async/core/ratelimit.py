@@ -218,7 +218,8 @@ class OperatingLedger:
     slot (a tenth of a portal bucket), a running total is kept, and expiry drops whole slots, so
     a run of 100,000 adds costs per add what a run of 1,000 does.
 
-    Figures from the portal are not trusted beyond what its rules allow (docs/portal.md#operating-time-per-method): the
+    Figures from the portal are not trusted beyond what its rules allow
+    (docs/portal.md#operating-time-per-method): the
     reported ``operating`` is clamped to the limit and any reset to one window ahead, so one
     absurd reply cannot block a method for longer than a window.
     """

@@ -1,6 +1,7 @@
 """Finding the document an add made when its answer was lost, and adding at most once.
 
-``crm.documentgenerator.document.add`` is not idempotent (docs/portal.md#document-generator): after an ambiguous
+``crm.documentgenerator.document.add`` is not idempotent (docs/portal.md#document-generator): after
+an ambiguous
 failure (a dropped connection, a timeout, a 5xx after sending) the portal may have committed the
 document. Before adding again the client looks for it with ``document.list`` filtered by
 template, entity type and entity, **newest first** (``order: {id: desc}``): the newest
@@ -10,7 +11,8 @@ an entity that already had 50.
 
 "Older than the add" is decided on the portal's own clock: the ``time.start`` of the lookup's
 reply, less the local time that passed since the add began, is a moment no later than the add's
-start on the portal (docs/portal.md#responses-and-the-time-object), whatever the difference between the two clocks.
+start on the portal (docs/portal.md#responses-and-the-time-object), whatever the difference between
+the two clocks.
 Without a ``time`` block a wide margin stands in.
 """
 

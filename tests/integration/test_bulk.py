@@ -53,7 +53,7 @@ async def test_generate_wait_and_download(tmp_path: Path) -> None:
         for r in results:
             assert r.pdf_path is not None and r.document is not None
             assert r.pdf_path.read_bytes() == portal.document_file(r.document.id, "pdf")
-            # a document read back shows only the service values (protocol.md §8.9)
+            # a document read back shows only the service values (docs/portal.md#wire-quirks)
             assert portal.state.documents[r.document.id].values["Comment"] == f"deal {r.entity_id}"
         last = seen[-1]
         assert (last.added, last.ready, last.downloaded, last.failed) == (200, 200, 200, 0)
