@@ -167,8 +167,7 @@ class Billing:
     ) -> tuple[float, float]:
         """``time.operating`` and ``time.operating_reset_at`` (a Unix time) of one budget key.
 
-        With nothing in the window the reset time is one window from now, as a live portal
-        reports it next to ``"operating": 0``.
+        With nothing in the window the reset time is still given: one window from now.
         """
         budget = self.budget_of(identity, method)
         reset = budget.reset_at(now)

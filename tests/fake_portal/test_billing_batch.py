@@ -114,7 +114,7 @@ async def test_calls_under_the_floor_are_not_billed(
     assert status == 200
     assert operating(body) == {"a": 0, "b": 0}
     assert body["time"]["operating"] == 0
-    # with nothing in the window the reset time is a window from now, as the portal sends it
+    # with nothing in the window the reset time is still sent: one window from now
     assert body["time"]["operating_reset_at"] >= int(time.time()) + 599
     # a direct call of 0.04 s is not billed either; one of 0.12 s is
     _, body = await post(http, portal.webhook_url + ADD, fields("c"))
