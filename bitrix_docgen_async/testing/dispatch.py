@@ -55,7 +55,6 @@ class Outcome:
     next: int | None = None
     error: PortalError | None = None
     time: dict[str, Any] | None = None
-    cost: float = 0.0
 
 
 @attrs.frozen
@@ -202,7 +201,6 @@ class Dispatcher:
         else:
             operating = running.add(cost)
             _, reset_at = self.billing.figures(identity, BATCH_METHOD, later, time.time)
-        outcome.cost = cost
         outcome.time = time_block(
             wall_start, wall_start + processing, processing, operating=operating, reset_at=reset_at
         )
