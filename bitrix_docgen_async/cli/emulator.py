@@ -2,7 +2,9 @@
 
 It serves a :meth:`FakePortal.realistic` portal (real time, or ``--scale``/``--fast`` times
 faster) until Ctrl-C or SIGTERM. Flags override single figures: ``--rate``/``--burst`` (the
-request bucket), ``--budget``/``--window`` (the operating budget), ``--pdf-delay``,
+request bucket), ``--budget``/``--window`` (the operating budget), ``--billing batch|method``
+(where a ``batch`` is billed: to ``batch``, as a live portal was measured to, or to each
+command's method, as documented; docs/portal.md#how-batch-is-billed), ``--pdf-delay``,
 ``--pdf-jitter``, ``--pdf-failure-rate``, ``--fault KIND=RATE`` (injected failures, see
 :class:`Faults`) and ``--tokenless-events``. ``--seed demo`` stores a numerator, a template and
 numbered documents first (5, or ``--documents N``).
@@ -30,6 +32,7 @@ from bitrix_docgen_async.cli.errors import EXIT_OK, UsageError
 from bitrix_docgen_async.cli.presets import FAST_SCALE, Limits
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.testing import FAULT_KINDS, FakePortal, Faults
+from bitrix_docgen_async.testing.billing import BILLING_MODELS, billing_model
 
 __all__ = ["add_emulator_arguments", "run_emulator"]
 
@@ -106,6 +109,12 @@ def add_emulator_arguments(emu: argparse.ArgumentParser) -> None:
     limits.add_argument("--burst", type=_whole, metavar="N", help="request bucket size")
     limits.add_argument("--budget", type=_positive, metavar="S", help="operating seconds/window")
     limits.add_argument("--window", type=_positive, metavar="S", help="operating window, seconds")
+    limits.add_argument(
+        "--billing",
+        choices=BILLING_MODELS,
+        default=BILLING_MODELS[0],
+        help="bill a batch to `batch` (measured, the default) or per command (documented)",
+    )
     limits.add_argument("--pdf-delay", type=_non_negative, metavar="S", help="seconds to a PDF")
     limits.add_argument(
         "--pdf-jitter", type=_non_negative, metavar="S", help="± seconds (0 with --pdf-delay)"
@@ -146,6 +155,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
             limit_s=args.budget or budget.limit_s, window_s=args.window or budget.window_s
         ),
         pdf_failure_rate=args.pdf_failure_rate or 0.0,
+        billing=billing_model(args.billing),
     )
 
 
@@ -206,6 +216,7 @@ def _json_line(portal: FakePortal, limits: Limits, seeded: dict[str, Any] | None
                 "pdf_delay": limits.pdf_delay,
                 "pdf_jitter": limits.pdf_jitter,
                 "pdf_failure_rate": limits.pdf_failure_rate,
+                "billing": limits.billing,
             },
             "seed": seeded,
         }

@@ -18,6 +18,7 @@ import attrs
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.testing.billing import BillingModel
 from bitrix_docgen_async.testing.realistic import RealisticLimits
 
 __all__ = ["ADD", "FAST", "REALISTIC", "Limits"]
@@ -41,6 +42,8 @@ class Limits:
         pdf_delay: mean seconds until a new document's PDF exists.
         pdf_jitter: each conversion takes up to this much more or less.
         pdf_failure_rate: the share of conversions that fail.
+        billing: where the portal bills a ``batch``: ``"batch"`` (as measured) or ``"method"``
+            (as documented); see docs/portal.md#how-batch-is-billed.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Limits:
     pdf_delay: float
     pdf_jitter: float
     pdf_failure_rate: float = 0.0
+    billing: BillingModel = "batch"
 
     @classmethod
     def scaled(cls, name: str, scale: float) -> Limits:
@@ -77,6 +81,7 @@ class Limits:
             pdf_delay=self.pdf_delay,
             pdf_jitter=self.pdf_jitter,
             pdf_failure_rate=self.pdf_failure_rate,
+            operating_billing=self.billing,
             **options,
         )
 
@@ -97,11 +102,14 @@ class Limits:
         failing = f", {self.pdf_failure_rate:.0%} failing" if self.pdf_failure_rate else ""
         return (
             f"{self.name} limits: bucket {rate.burst} at {rate.per_second:g}/s; "
-            f"budget {budget.limit_s:g} s per {budget.window_s:g} s per method; "
+            f"budget {budget.limit_s:g} s per {budget.window_s:g} s per method, "
+            f"a batch billed {_BILLED[self.billing]}; "
             f"document.add {self.add_cost:g} ± {self.add_jitter:g} s; "
             f"PDF after {self.pdf_delay:g} ± {self.pdf_jitter:g} s{failing}"
         )
 
+
+_BILLED = {"batch": "to `batch`", "method": "per command"}
 
 REALISTIC = Limits.scaled("realistic", 1.0)
 FAST = Limits.scaled("fast", FAST_SCALE)

@@ -1,18 +1,21 @@
 """Executing REST commands: one direct call or a ``batch``, with costs, budgets and ``time``.
 
-Each command is checked against its method's operating budget (one :class:`BucketedBudget` per
-auth identity and method), executed, booked, and then takes its cost in real time
-(``asyncio.sleep``). The handler runs *before* the cost elapses, so whatever a started command
-writes is committed by the time a request is cut off. Commands that fail (a :class:`PortalError`
-from the handler) are not charged. A request runs its commands in order and starts none once it
-has been running for ``request_time_cap`` seconds; the caller turns that into a 504.
+Each command is checked against its method's operating budget (one per credential and method,
+:mod:`.billing`), executed, and then takes its cost in real time (``asyncio.sleep``). Where the
+cost is billed depends on the billing model: a direct call always to its own method; a command
+inside a ``batch`` to its own method under ``"method"`` billing, or, under ``"batch"`` billing
+(the default), the whole request's execution to ``batch`` once it has run, after the request was
+let in only while ``batch`` had budget left (docs/portal.md#how-batch-is-billed). The handler runs
+*before* the cost elapses, so whatever a started command writes is committed by the time a
+request is cut off. Commands that fail (a :class:`PortalError` from the handler) are not
+charged. A request runs its commands in order and starts none once it has been running for
+``request_time_cap`` seconds; the caller turns that into a 504.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +26,7 @@ from aiohttp import web
 
 from bitrix_docgen_async.core.ratelimit import BucketedBudget, OperatingBudget
 from bitrix_docgen_async.testing.batch import BATCH_LIMIT, BatchRun, parse_commands
+from bitrix_docgen_async.testing.billing import BATCH_METHOD, Billing, BillingModel, RunningSum
 from bitrix_docgen_async.testing.state import (
     AuthInfo,
     CallContext,
@@ -79,6 +83,8 @@ class Dispatcher:
         stats: PortalStats,
         clock: Callable[[], float],
         operating_budget: OperatingBudget | None,
+        operating_billing: BillingModel,
+        operating_floor: float,
         method_costs: Mapping[str, float] | None,
         default_cost: float,
         cost_jitter: float,
@@ -90,12 +96,16 @@ class Dispatcher:
         self.stats = stats
         self.clock = clock
         # Without a budget nothing is refused, but ``time.operating`` is still reported.
-        self.budget = operating_budget or OperatingBudget(limit_s=math.inf)
+        self.billing = Billing(
+            model=operating_billing,
+            budget=operating_budget,
+            floor=operating_floor,
+            stats=stats,
+        )
         self.costs = {normalize_method(k): v for k, v in (method_costs or {}).items()}
         self.default_cost = default_cost
         self.jitter = cost_jitter
         self._rng = random.Random(seed)
-        self._budgets: dict[tuple[str, str], BucketedBudget] = {}
 
     def cost(self, method: str) -> float:
         """Seconds one command of ``method`` takes (configured cost plus seeded jitter).
@@ -108,11 +118,8 @@ class Dispatcher:
         return max(0.0, base)
 
     def budget_of(self, identity: str, method: str) -> BucketedBudget:
-        """The operating budget of ``method`` for one auth identity."""
-        key = (identity, method)
-        if key not in self._budgets:
-            self._budgets[key] = BucketedBudget(self.budget)
-        return self._budgets[key]
+        """The operating budget of ``method`` for one credential (``"batch"`` for batches)."""
+        return self.billing.budget_of(identity, method)
 
     async def run(
         self,
@@ -148,19 +155,26 @@ class Dispatcher:
         params: dict[str, Any],
         *,
         in_batch: bool = False,
+        running: RunningSum | None = None,
         base_url: str | None = None,
     ) -> Outcome:
-        """Check, execute, book and time one command."""
+        """Check, execute, bill and time one command.
+
+        ``running`` is the request's :class:`RunningSum` when the command runs inside a
+        ``batch`` billed whole to ``batch``: the command is then not billed to its own method
+        (the caller bills the request) and reports the running figure as its ``operating``.
+        """
         spec = self.registry.get(method)
         name = normalize_method(method)
         if in_batch and (name == "batch" or (spec is not None and not spec.batchable)):
             return Outcome(error=_not_batchable())
         if spec is None:
             return Outcome(error=PortalError("ERROR_METHOD_NOT_FOUND", "Method not found!", 404))
-        budget = self.budget_of(auth.identity, spec.name)
+        identity = auth.identity
         now = self.clock()
-        if not budget.allows(now):
-            self.stats.rejected_operating += 1
+        # A method blocked by its own budget is refused inside a batch too, whichever way the
+        # batch is billed (docs/portal.md#how-batch-is-billed).
+        if not self.billing.allows(identity, spec.name, now):
             return Outcome(error=_operation_time_limit())
         cost = self.cost(spec.name)
         self.stats.commands += 1
@@ -176,29 +190,38 @@ class Dispatcher:
         except Exception:
             _log.exception("fake portal: handler of %s failed", spec.name)
             return Outcome(error=PortalError("INTERNAL_SERVER_ERROR", "Internal server error", 500))
-        budget.add(now, cost)
+        if running is None:
+            self.billing.bill(identity, spec.name, now, cost)
         if cost > 0:
             await asyncio.sleep(cost)
         processing = loop.time() - started
         later = self.clock()
-        reset = budget.reset_at(later)
+        if running is None:
+            operating, reset_at = self.billing.figures(identity, spec.name, later, time.time)
+        else:
+            operating = running.add(cost)
+            _, reset_at = self.billing.figures(identity, BATCH_METHOD, later, time.time)
         outcome.time = time_block(
-            wall_start,
-            wall_start + processing,
-            processing,
-            operating=budget.operating(later),
-            reset_at=None if reset is None else time.time() + (reset - later),
+            wall_start, wall_start + processing, processing, operating=operating, reset_at=reset_at
         )
         return outcome
 
     async def _batch(
         self, auth: AuthInfo, params: dict[str, Any], deadline: float, base_url: str | None
     ) -> Reply:
+        whole = self.billing.batch_billed_whole
+        requested = self.clock()
+        # Billed to ``batch``, a request is checked against that budget before it runs and
+        # refused whole with HTTP 429 once it is spent (docs/portal.md#how-batch-is-billed).
+        if whole and not self.billing.allows(auth.identity, BATCH_METHOD, requested):
+            error = _operation_time_limit()
+            return Reply(error.status, error.payload())
         loop = asyncio.get_running_loop()
         wall_start, started = time.time(), loop.time()
         commands, halt = parse_commands(params)
         self.portal.stats.batch_sizes.append(len(commands))
         run = BatchRun()
+        running = RunningSum(self.billing.floor) if whole else None
         processing = 0.0
         cut = False
         for index, (key, raw) in enumerate(commands):
@@ -212,7 +235,7 @@ class Dispatcher:
                 break
             method, call_params = run.prepare(raw)
             outcome = await self.command(
-                auth, method, call_params, in_batch=True, base_url=base_url
+                auth, method, call_params, in_batch=True, running=running, base_url=base_url
             )
             if outcome.error is not None:
                 run.fail(key, outcome.error)
@@ -222,7 +245,21 @@ class Dispatcher:
             run.succeed(key, outcome.result, outcome.total, outcome.next, outcome.time)
             processing += outcome.time["processing"] if outcome.time else 0.0
         elapsed = loop.time() - started
-        block = time_block(wall_start, wall_start + elapsed, processing)
+        if running is None:
+            # Each command was billed to its own method; the outer call is not billed.
+            block = time_block(wall_start, wall_start + elapsed, processing)
+        else:
+            self.billing.bill(auth.identity, BATCH_METHOD, requested, running.total)
+            operating, reset_at = self.billing.figures(
+                auth.identity, BATCH_METHOD, self.clock(), time.time
+            )
+            block = time_block(
+                wall_start,
+                wall_start + elapsed,
+                processing,
+                operating=operating,
+                reset_at=reset_at,
+            )
         return Reply(200, {"result": run.sections(), "time": block}, cut=cut)
 
 

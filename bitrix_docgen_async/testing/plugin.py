@@ -21,8 +21,8 @@ Fixtures:
 
 * ``fake_portal``: a started :class:`FakePortal` on 127.0.0.1 with limits fast enough for
   tests: a request bucket of 50 at 100 per second, the operating budget scaled 1:100
-  (4.8 s per 6 s), no execution cost, PDFs ready 0.1 s after a document is created. Closed
-  after the test.
+  (4.8 s per 6 s, calls under 0.001 s not billed, a batch billed to ``batch``), no execution
+  cost, PDFs ready 0.1 s after a document is created. Closed after the test.
 * ``docgen_client``: an open :class:`DocgenClient` for its webhook, paced for those limits,
   polling PDFs from 0.1 s on, with retries that wait milliseconds.
 * ``fake_portal_options`` / ``docgen_client_options``: override them (in a ``conftest.py`` or a
@@ -63,6 +63,8 @@ _BUDGET = OperatingBudget(limit_s=4.8, window_s=6.0)
 PORTAL_DEFAULTS: dict[str, Any] = {
     "rate_limit": _RATE,
     "operating_budget": _BUDGET,
+    # The live portal's 0.1 s floor, scaled as the budget is (docs/portal.md#how-batch-is-billed).
+    "operating_floor": 0.001,
     "pdf_delay": 0.1,
 }
 #: ``DocgenClient.from_webhook`` keyword arguments of the ``docgen_client`` fixture.

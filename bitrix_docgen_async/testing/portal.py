@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bitrix_docgen_async.core.ratelimit import LeakyBucket, OperatingBudget, RateLimit
 from bitrix_docgen_async.testing.batch import parse_commands
+from bitrix_docgen_async.testing.billing import OPERATING_FLOOR_S, BillingModel
 from bitrix_docgen_async.testing.delivery import EventDelivery
 from bitrix_docgen_async.testing.dispatch import Dispatcher
 from bitrix_docgen_async.testing.docgen_portal import WEBHOOK_USER as _WEBHOOK_USER
@@ -68,7 +69,18 @@ class FakePortal(DocgenPortal):
 
     Args:
         rate_limit: the request bucket (503 when exceeded); ``None`` for no limit.
-        operating_budget: the per-method execution budget (429 when spent); ``None`` for none.
+        operating_budget: the execution budget of each budget key, one per credential and
+            method (429 when spent); ``None`` for none.
+        operating_billing: where a ``batch`` is billed (docs/portal.md#how-batch-is-billed):
+            ``"batch"`` (the default, as a live portal was measured to bill) bills a whole
+            batch request's execution to the method ``batch`` and refuses the whole request
+            with HTTP 429 once that budget is spent; ``"method"`` (the documentation's reading)
+            bills each command to its own method and the outer call not at all. Direct calls
+            are billed to their own method under both; a method blocked by its own budget is
+            refused inside batches under both.
+        operating_floor: calls executing for less than this many seconds (a direct call, a
+            command billed to its own method, or a whole batch billed to ``batch``) are not
+            billed; 0.1 s on a live portal.
         method_costs: seconds of execution per command, by method name (any case).
         default_cost: seconds of execution of a method not in ``method_costs``.
         cost_jitter: each cost varies by up to this many seconds either way (seeded).
@@ -102,6 +114,8 @@ class FakePortal(DocgenPortal):
         *,
         rate_limit: RateLimit | None = RateLimit.standard(),  # noqa: B008 - frozen value
         operating_budget: OperatingBudget | None = OperatingBudget(),  # noqa: B008
+        operating_billing: BillingModel = "batch",
+        operating_floor: float = OPERATING_FLOOR_S,
         method_costs: Mapping[str, float] | None = None,
         default_cost: float = 0.0,
         cost_jitter: float = 0.0,
@@ -145,6 +159,8 @@ class FakePortal(DocgenPortal):
             stats=self.stats,
             clock=clock,
             operating_budget=operating_budget,
+            operating_billing=operating_billing,
+            operating_floor=operating_floor,
             method_costs=method_costs,
             default_cost=default_cost,
             cost_jitter=cost_jitter,
@@ -160,15 +176,16 @@ class FakePortal(DocgenPortal):
     def realistic(cls, scale: float = 1.0, **options: Any) -> FakePortal:
         """A portal with the documented limits, execution costs and PDF delay.
 
-        Burst 50 at 2 requests/s, 480 s of execution per method per 10 minutes,
-        ``document.add``/``update``/``delete``/``upload`` costing 1.5 ± 0.5 s each, PDFs
-        after 24 ± 16 s (see :mod:`.realistic` for the sources); every time divided by
-        ``scale`` (the drain rate multiplied by it).
+        Burst 50 at 2 requests/s, 480 s of execution per budget key per 10 minutes, calls
+        under 0.1 s not billed, ``document.add``/``update``/``delete``/``upload`` costing
+        1.5 ± 0.5 s each, PDFs after 24 ± 16 s (see :mod:`.realistic` for the sources); every
+        time divided by ``scale`` (the drain rate multiplied by it).
 
         Args:
             scale: how many times faster than a real portal (1: real time; 100: a 10-minute
                 budget window lasts 6 s).
-            **options: any other :class:`FakePortal` argument; these override the preset too.
+            **options: any other :class:`FakePortal` argument; these override the preset too,
+                e.g. ``operating_billing="method"`` for the documented billing of batches.
         """
         return cls(**{**RealisticLimits(scale).portal_options(), **options})
 

@@ -3,15 +3,15 @@
 What a cloud portal on an ordinary plan does, each figure from the docs (docs/portal.md):
 
 * the request bucket: burst 50, drained at 2 requests per second (§3.1);
-* the operating budget: 480 s of execution per method per 10 minutes (§3.2, the docs' worked
-  example);
+* the operating budget: 480 s of execution per budget key per 10 minutes (§3.2, the docs'
+  worked example), calls under 0.1 s not billed (the JS SDK's measurement, §3.2);
 * execution costs: ``document.add``/``update``/``delete`` (and ``upload``) spend about 1 to 2 s
   of ``operating`` in the docs' examples, so each costs 1.5 s give or take 0.5 s; every other
   method is free (the portal adds nothing under about 0.1 s, §3.2);
 * PDF conversion: at least 8 s, and the docs advise asking again after 20 to 40 s (§8.5), so a
   conversion takes 24 s give or take 16 s.
 
-``scale`` divides every time (costs, delays, the budget and its window) and multiplies the
+``scale`` divides every time (costs, delays, the budget, its window and floor) and multiplies the
 drain rate, so that a run keeps its shape and takes ``1/scale`` of the time. Two times are not
 scaled, because clients size their own timeouts and batches by them: the 60 s cut-off of one
 HTTP request and the access-token lifetime (1 hour).
@@ -55,6 +55,7 @@ class RealisticLimits:
     PER_SECOND = 2.0
     BUDGET_S = 480.0
     WINDOW_S = 600.0
+    FLOOR_S = 0.1
     WRITE_COST_S = 1.5
     WRITE_JITTER_S = 0.5
     PDF_DELAY_S = 24.0
@@ -71,6 +72,11 @@ class RealisticLimits:
         return OperatingBudget(
             limit_s=self.BUDGET_S / self.scale, window_s=self.WINDOW_S / self.scale
         )
+
+    @property
+    def operating_floor(self) -> float:
+        """Calls executing for less than ``0.1 / scale`` seconds are not billed."""
+        return self.FLOOR_S / self.scale
 
     @property
     def write_cost(self) -> float:
@@ -97,6 +103,7 @@ class RealisticLimits:
         return {
             "rate_limit": self.rate_limit,
             "operating_budget": self.operating_budget,
+            "operating_floor": self.operating_floor,
             "method_costs": dict.fromkeys(WRITE_METHODS, self.write_cost),
             "cost_jitter": self.write_jitter,
             "pdf_delay": self.pdf_delay,

@@ -159,7 +159,8 @@ class PortalStats:
         requests: HTTP requests to ``/rest/`` (all of them, refused ones included).
         commands: commands executed (a direct call is one command; a batch holds many).
         rejected_rate_limit: requests refused with 503 ``QUERY_LIMIT_EXCEEDED``.
-        rejected_operating: commands refused with ``OPERATION_TIME_LIMIT`` (direct or in a batch).
+        rejected_operating: refusals with ``OPERATION_TIME_LIMIT``: a direct call, a command
+            inside a batch, or a whole ``batch`` request (counted once) refused with HTTP 429.
         cut_off: requests answered with the 504 page because they hit the request time cap.
         token_refreshes: successful ``refresh_token`` grants.
         by_method: executed commands per lower-cased method.
@@ -169,6 +170,9 @@ class PortalStats:
         events_delivered: event POSTs to bound handlers answered 2xx.
         events_failed: event POSTs that failed (error status, no answer, or a handler URL the
             fake portal does not contact: only 127.0.0.1/localhost ones are delivered).
+        operating_billed: seconds of execution billed per budget key ``(credential, method)``,
+            e.g. ``("webhook:1", "batch")`` (docs/portal.md#how-batch-is-billed).
+        operating_refused: ``OPERATION_TIME_LIMIT`` refusals per budget key.
     """
 
     requests: int = 0
@@ -183,6 +187,14 @@ class PortalStats:
     batch_sizes: list[int] = attrs.field(factory=list)
     events_delivered: int = 0
     events_failed: int = 0
+    operating_billed: dict[tuple[str, str], float] = attrs.field(factory=dict)
+    operating_refused: dict[tuple[str, str], int] = attrs.field(factory=dict)
+
+    def billed(self, method: str) -> float:
+        """Seconds billed to ``method`` (``"batch"`` for whole batches), over all credentials."""
+        return sum(
+            seconds for (_, name), seconds in self.operating_billed.items() if name == method
+        )
 
     def reset(self) -> None:
         """Zero every counter."""
@@ -193,6 +205,8 @@ class PortalStats:
         self.http_by_method.clear()
         self.batch_sizes.clear()
         self.faults.clear()
+        self.operating_billed.clear()
+        self.operating_refused.clear()
 
 
 Handler: TypeAlias = Callable[[CallContext, dict[str, Any]], Any]

@@ -138,7 +138,7 @@ async def test_limit_and_pdf_flags_shape_the_portal() -> None:
         info = json.loads(line)
         assert info["limits"] == {
             "scale": 1.0, "burst": 3, "rate": 0.01, "budget": 100.0, "window": 200.0,
-            "pdf_delay": 0.0, "pdf_jitter": 0.0, "pdf_failure_rate": 0.0,
+            "pdf_delay": 0.0, "pdf_jitter": 0.0, "pdf_failure_rate": 0.0, "billing": "batch",
         }  # fmt: skip
         assert len(info["seed"]["document_ids"]) == 5
         url = info["webhook_url"] + "crm.documentgenerator.document.get"

