@@ -209,7 +209,29 @@ class OfflineEvents:
             )
         if await self._feature(_CONFIRM_FEATURE) is False:
             self._refuse_lossy()
+        if self._confirm and self._process_id is None and self._state_file is not None:
+            await self._claim()
         self._started = True
+
+    async def _claim(self) -> None:
+        """Get a ``process_id`` and keep it before any row is reserved under it.
+
+        A process killed between the portal reserving rows and writing the new ``process_id``
+        down would leave those rows hidden under an id nobody knows (for the 30 days the
+        reservation lasts). So the first ``event.offline.get`` selects nothing (``=ID`` 0; ids
+        start at 1) and only hands out the ``process_id``, which is saved before the real one.
+        """
+        params = {**self._params(), "limit": 1, "clear": 0, "filter": {"=ID": 0}}
+        self.stats.requests += 1
+        result = await self._client.call("event.offline.get", params, idempotent=True)
+        process_id = result.get("process_id") if isinstance(result, Mapping) else None
+        # Rows returned anyway (a portal ignoring the filter) stay reserved under this
+        # process_id: the next get, which passes it, selects them again.
+        if not isinstance(process_id, str) or not process_id:
+            self._refuse_lossy()
+            return
+        self._process_id = process_id
+        self._save_process_id(process_id)
 
     def _refuse_lossy(self) -> None:
         if not self.allow_lossy:
