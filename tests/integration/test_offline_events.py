@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
 import pytest
+from aiohttp import web
 
 from bitrix_docgen_async import DocgenClient, OfflineEventsUnavailableError, RateLimit
-from bitrix_docgen_async.receiver import DocumentEvent, DocumentEventType
+from bitrix_docgen_async.receiver import DocumentEvent, DocumentEventType, EventReceiver
 from bitrix_docgen_async.testing import FakePortal
 from tests.helpers import FAST_RETRY, PortalFactory, oauth_client
 
@@ -171,3 +173,49 @@ async def test_offline_methods_are_for_administrators(portal: FakePortal) -> Non
         assert getattr(denied.value, "status", None) == 403
         with pytest.raises(Exception, match="Access denied"):
             await client.events.bind(DocumentEventType.ADD, offline=True)
+
+
+async def test_onofflineevent_wakes_the_consumer_through_the_receiver(portal: FakePortal) -> None:
+    await bind_offline(portal)
+    seen: list[DocumentEvent] = []
+    async with app_client(portal) as client:
+        # Polling is an hour away: only the ONOFFLINEEVENT signal can bring the events in time.
+        events = client.events.offline(poll_interval=3600.0)
+
+        async def ignore(event: DocumentEvent) -> None:
+            return None
+
+        receiver = EventReceiver(
+            application_token=portal.oauth.application_token,
+            handler=ignore,
+            on_offline=events.wake,
+        )
+        runner = web.AppRunner(receiver.app("/wake"), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/wake"
+        try:
+            assert await client.events.bind_wakeup(url, min_timeout=0)
+
+            async def take(count: int) -> None:
+                async with events:
+                    async for event in events:
+                        seen.append(event)
+                        if len(seen) == count:
+                            break
+
+            consumer = asyncio.create_task(take(3))
+            async with asyncio.timeout(10):  # the consumer finds the queue empty and waits
+                while portal.stats.by_method["event.offline.get"] < 1:
+                    await asyncio.sleep(0.01)
+            template = portal.seed_template()
+            ids = [portal.seed_document(template, 2, entity) for entity in (1, 2, 3)]
+            async with asyncio.timeout(10):
+                await consumer
+        finally:
+            await runner.cleanup()
+    assert sorted(e.document_id for e in seen) == ids
+    assert receiver.stats.app_events["offline_event"] >= 1
+    assert portal.stats.by_method["event.offline.get"] >= 2  # the empty look, then the woken one
+    assert portal.offline_queue() == []  # the end of ``async with`` confirmed the last one
