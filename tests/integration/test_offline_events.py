@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
@@ -18,6 +19,15 @@ LIMIT = RateLimit(burst=50, per_second=50.0)
 ALL = [DocumentEventType.ADD, DocumentEventType.UPDATE, DocumentEventType.DELETE]
 
 pytestmark = pytest.mark.portal(rate_limit=LIMIT, pdf_delay=0.0)
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (bounded) until ``condition()`` holds; progress made by other tasks or processes."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
 
 
 def app_client(portal: FakePortal, **options: object) -> DocgenClient:
@@ -206,9 +216,8 @@ async def test_onofflineevent_wakes_the_consumer_through_the_receiver(portal: Fa
                             break
 
             consumer = asyncio.create_task(take(3))
-            async with asyncio.timeout(10):  # the consumer finds the queue empty and waits
-                while portal.stats.by_method["event.offline.get"] < 1:
-                    await asyncio.sleep(0.01)
+            # The consumer finds the queue empty and waits.
+            await eventually(lambda: portal.stats.by_method["event.offline.get"] >= 1)
             template = portal.seed_template()
             ids = [portal.seed_document(template, 2, entity) for entity in (1, 2, 3)]
             async with asyncio.timeout(10):
