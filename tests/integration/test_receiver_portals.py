@@ -157,3 +157,19 @@ def test_one_token_or_many_not_both() -> None:
         EventReceiver(application_token="t", tokens={}, handler=handler)
     with pytest.raises(ValueError, match="either"):
         EventReceiver(handler=handler)
+
+
+def test_install_and_uninstall_examples_parse() -> None:
+    from bitrix_docgen_async.receiver import parse_app_install, parse_app_uninstall
+    from bitrix_docgen_async.receiver.parsing import read_form
+    from tests.corpus import FIXTURES
+
+    body = (FIXTURES / "events/other/ONAPPINSTALL.form").read_bytes()
+    install = parse_app_install(read_form(body))
+    assert install.member_id and install.application_token and install.refresh_token
+    assert install.application_token not in repr(install)
+    removal = parse_app_uninstall(
+        read_form((FIXTURES / "events/other/ONAPPUNINSTALL.form").read_bytes())
+    )
+    assert removal.member_id
+    assert removal.clean is False
