@@ -128,7 +128,8 @@ class Events(Resource):
         ``bind(..., offline=True)``.
 
         Args:
-            auth_connector: the queue's source key, as bound.
+            auth_connector: the queue's source key, as bound (default: the client's
+                ``auth_connector``).
             batch: rows per ``event.offline.get`` (``limit``).
             process_id: resume this reservation (what :attr:`OfflineEvents.process_id` was).
             state_file: where the ``process_id`` is kept across restarts (read at the start,
