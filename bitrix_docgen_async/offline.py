@@ -100,7 +100,9 @@ class OfflineEvents:
             raise ValueError("auth_connector must be a non-empty string or None")
         self._client = client
         # The client's own key by default: the queue it reads is the one its changes skip.
-        self.auth_connector = auth_connector if auth_connector is not None else client.auth_connector
+        if auth_connector is None:
+            auth_connector = client.auth_connector
+        self.auth_connector = auth_connector
         self.batch = batch
         self.allow_lossy = allow_lossy
         self.until_empty = until_empty
