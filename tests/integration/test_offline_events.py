@@ -131,6 +131,9 @@ async def test_auth_connector_hides_own_changes_only(portal: FakePortal) -> None
     template = portal.seed_template()
     async with app_client(portal, auth_connector="me") as mine:
         own = await mine.documents.add(template, 2, 1)
+        # Concurrent calls go out as one batch: each command carries the key.
+        batched = await asyncio.gather(*(mine.documents.add(template, 2, n) for n in range(10, 15)))
+    assert max(portal.stats.batch_sizes) >= 5
     async with app_client(portal) as other:
         foreign = await other.documents.add(template, 2, 2)
     seeded = portal.seed_document(template, 2, 3)
@@ -138,7 +141,8 @@ async def test_auth_connector_hides_own_changes_only(portal: FakePortal) -> None
     seen = await consume(portal, auth_connector="me")
     assert sorted(e.document_id for e in seen) == sorted([foreign.id, seeded])
     unsourced = await consume(portal)
-    assert sorted(e.document_id for e in unsourced) == sorted([own.id, foreign.id, seeded])
+    everything = [own.id, *(d.id for d in batched), foreign.id, seeded]
+    assert sorted(e.document_id for e in unsourced) == sorted(everything)
 
 
 async def test_without_the_confirm_mode_the_consumer_refuses_to_start(
