@@ -54,6 +54,10 @@ class DocgenClient:
         pdf_schedule: when to look at documents waiting for their PDF (first look 8 s after
             creation by default).
         download_concurrency: how many file downloads run at once.
+        auth_connector: the source key of this application's offline event queue
+            (docs/portal.md#offline-events): sent as ``auth_connector`` with every call (unless
+            the call has its own), so that the queue bound with the same key does not record
+            the changes this client makes.
         clock, sleep: injected in tests.
     """
 
@@ -73,9 +77,16 @@ class DocgenClient:
         download_concurrency: int = 8,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        auth_connector: str | None = None,
     ) -> None:
         check_options(linger, batch_time_target)
+        if auth_connector is not None and not (
+            isinstance(auth_connector, str) and auth_connector.strip()
+        ):
+            raise ValueError("auth_connector must be a non-empty string or None")
         self.auth = auth
+        #: Sent as ``auth_connector`` with every call that has none (see the class docstring).
+        self.auth_connector = auth_connector
         self._transport = Transport(http_session, timeouts=timeouts)
         self._limiter = limiter or Limiter.in_memory(
             rate_limit, operating_budget, clock=clock, sleep=sleep
@@ -221,6 +232,10 @@ class DocgenClient:
         idempotent: bool | None = None,
     ) -> CommandResult:
         """Like :meth:`call`, but with ``total``, ``next`` and the ``time`` block."""
+        # The one place the client's auth_connector joins a call (docs/portal.md#offline-events:
+        # every modifying call of the application carries it); a call's own value wins.
+        if self.auth_connector is not None and (params is None or "auth_connector" not in params):
+            params = {**(params or {}), "auth_connector": self.auth_connector}
         return await self.session.call(method, params, idempotent=idempotent)
 
     def batch(self, *, halt: bool = False) -> Batch:

@@ -37,6 +37,7 @@ __all__ = [
     "MethodNotFoundError",
     "NotFoundError",
     "OAuthError",
+    "OfflineEventsUnavailableError",
     "OperationTimeLimitError",
     "OutcomeUnknownError",
     "OverloadError",
@@ -144,6 +145,23 @@ class OAuthError(AuthError):
     A failed refresh is final: the refresh token is expired or revoked and the user must
     authorize the application again. It is never retried in a loop.
     """
+
+
+class OfflineEventsUnavailableError(BitrixError):
+    """The portal cannot serve offline events the way the consumer was asked to.
+
+    Raised before any event is taken: without the ``rest_offline_extended`` feature the portal
+    has no confirm mode (``clear=0`` + ``process_id``), so an event taken and then lost in a
+    crash would be gone (pass ``allow_lossy=True`` to accept that); without
+    ``rest_auth_connector`` there is no ``auth_connector`` (docs/portal.md#offline-events).
+
+    Attributes:
+        feature: the ``feature.get`` code that is missing.
+    """
+
+    def __init__(self, feature: str, message: str) -> None:
+        super().__init__(message)
+        self.feature = feature
 
 
 class AccessDeniedError(ApiError):

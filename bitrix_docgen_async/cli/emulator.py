@@ -9,6 +9,13 @@ command's method, as documented; docs/portal.md#how-batch-is-billed), ``--pdf-de
 :class:`Faults`) and ``--tokenless-events``. ``--seed demo`` stores a numerator, a template and
 numbered documents first (5, or ``--documents N``).
 
+Events (docs/portal.md#offline-events): the offline queue is on, with the confirm mode and
+``auth_connector``; ``--no-offline-confirm`` and ``--no-auth-connector`` turn those features off
+(``feature.get`` answers ``N``, a ``clear=0`` is ignored). ``--install-handler URL`` posts
+``ONAPPINSTALL`` with a fresh application token to ``URL`` at start, and again on each
+``SIGUSR1`` (docs/portal.md#installation-and-many-portals); with ``--json`` each install prints
+a line ``{"installed": {"handler", "application_token", "member_id"}}``.
+
 Plain output: the webhook URL as the first line of stdout, then, with ``--seed``, the ids of
 what was stored. With ``--json``: one JSON line holding the webhook URL and the OAuth
 application's credentials -- client id and secret, an access and a refresh token, an
@@ -23,7 +30,9 @@ import argparse
 import asyncio
 import json
 import re
+import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -128,6 +137,22 @@ def add_emulator_arguments(emu: argparse.ArgumentParser) -> None:
         metavar="KIND=RATE",
         help=f"inject a failure into a share of requests; KIND: {', '.join(FAULT_KINDS)}",
     )
+    events = emu.add_argument_group("events")
+    events.add_argument(
+        "--no-offline-confirm",
+        action="store_true",
+        help="no confirm mode for offline events (feature rest_offline_extended off)",
+    )
+    events.add_argument(
+        "--no-auth-connector",
+        action="store_true",
+        help="no auth_connector for offline events (feature rest_auth_connector off)",
+    )
+    events.add_argument(
+        "--install-handler",
+        metavar="URL",
+        help="post ONAPPINSTALL (a fresh application token) here at start and on SIGUSR1",
+    )
     limits.add_argument(
         "--tokenless-events",
         type=_share,
@@ -223,6 +248,19 @@ def _json_line(portal: FakePortal, limits: Limits, seeded: dict[str, Any] | None
     )
 
 
+def _installer(portal: FakePortal, handler: str, *, json_lines: bool) -> Callable[[], None]:
+    """Post ``ONAPPINSTALL`` (a fresh application token) to ``handler``; print it with --json."""
+
+    def install() -> None:
+        token = portal.install_app(handler)
+        if json_lines:
+            line = {"handler": handler, "application_token": token}
+            line["member_id"] = portal.oauth.member_id
+            print(json.dumps({"installed": line}), flush=True)
+
+    return install
+
+
 async def run_emulator(args: argparse.Namespace) -> int:
     """Serve until cancelled (the runner cancels on Ctrl-C or SIGTERM); returns 0."""
     if args.webhook_code is not None and not _CODE.fullmatch(args.webhook_code):
@@ -234,6 +272,10 @@ async def run_emulator(args: argparse.Namespace) -> int:
         faults=_faults(args),
         tokenless_events=args.tokenless_events,
         seed=1,
+        features={
+            "rest_offline_extended": not args.no_offline_confirm,
+            "rest_auth_connector": not args.no_auth_connector,
+        },
     )
     if args.webhook_code is not None:
         portal.webhook_code = args.webhook_code
@@ -259,7 +301,14 @@ async def run_emulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if args.install_handler:
+            install = _installer(portal, args.install_handler, json_lines=args.json)
+            install()
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGUSR1, install)
         await asyncio.Event().wait()
     finally:
+        if args.install_handler:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
         await portal.close()
     return EXIT_OK

@@ -11,7 +11,13 @@ from datetime import datetime
 
 import attrs
 
-__all__ = ["DocumentEvent", "DocumentEventType", "EventBinding"]
+__all__ = [
+    "AppInstallEvent",
+    "AppUninstallEvent",
+    "DocumentEvent",
+    "DocumentEventType",
+    "EventBinding",
+]
 
 
 class DocumentEventType(enum.StrEnum):
@@ -80,6 +86,9 @@ class DocumentEvent:
         access_token: ``auth[access_token]``, a token of the user who caused the event; ``None``
             when no user did (automation, agents).
         refresh_token: ``auth[refresh_token]`` (only some events carry it).
+        message_id: ``MESSAGE_ID`` of an event taken from the offline queue
+            (``client.events.offline``), ``None`` for a posted one.
+        queue_id: ``ID`` of that offline queue row, ``None`` for a posted event.
     """
 
     event_type: DocumentEventType
@@ -98,3 +107,62 @@ class DocumentEvent:
     application_token: str = attrs.field(default="", repr=False)
     access_token: str | None = attrs.field(default=None, repr=False)
     refresh_token: str | None = attrs.field(default=None, repr=False)
+    message_id: str | None = None
+    queue_id: int | None = None
+
+
+@attrs.frozen
+class AppInstallEvent:
+    """``ONAPPINSTALL``: the application was installed on a portal (docs/portal.md#events).
+
+    It brings the portal's ``application_token``, which signs every later event of that portal.
+    It cannot be verified by its token (it is the first one): ``EventReceiver(tokens=...)``
+    stores it only for a ``member_id`` it does not know yet. The tokens are kept out of ``repr``.
+
+    Attributes:
+        member_id: ``auth[member_id]``, the portal's unique id.
+        domain: ``auth[domain]``.
+        application_token: ``auth[application_token]``.
+        client_endpoint: ``auth[client_endpoint]`` (``""`` if absent).
+        server_endpoint: ``auth[server_endpoint]`` (``""`` if absent).
+        scope: ``auth[scope]`` (``""`` if absent).
+        status: ``auth[status]`` (``""`` if absent).
+        access_token: ``auth[access_token]`` of the installing user (``None`` if absent).
+        refresh_token: ``auth[refresh_token]`` (``None`` if absent).
+        expires_in: ``auth[expires_in]`` (``None`` if absent).
+        version: ``data[VERSION]`` (``""`` if absent).
+        language: ``data[LANGUAGE_ID]`` (``""`` if absent).
+        timestamp: ``ts`` (aware, UTC).
+    """
+
+    member_id: str
+    domain: str
+    application_token: str = attrs.field(repr=False)
+    timestamp: datetime
+    client_endpoint: str = ""
+    server_endpoint: str = ""
+    scope: str = ""
+    status: str = ""
+    access_token: str | None = attrs.field(default=None, repr=False)
+    refresh_token: str | None = attrs.field(default=None, repr=False)
+    expires_in: int | None = None
+    version: str = ""
+    language: str = ""
+
+
+@attrs.frozen
+class AppUninstallEvent:
+    """``ONAPPUNINSTALL``: the application was removed from a portal (no tokens but the
+    ``application_token``, which is the only check there is; docs/portal.md#events).
+
+    Attributes:
+        member_id: ``auth[member_id]``.
+        domain: ``auth[domain]``.
+        clean: ``data[CLEAN]``: the user chose to delete the application's data.
+        timestamp: ``ts`` (aware, UTC).
+    """
+
+    member_id: str
+    domain: str
+    clean: bool
+    timestamp: datetime

@@ -18,13 +18,23 @@ from urllib.parse import quote_plus
 
 from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.errors import reduce_exception
-from bitrix_docgen_async.models.events import DocumentEvent, DocumentEventType
+from bitrix_docgen_async.models.events import (
+    AppInstallEvent,
+    AppUninstallEvent,
+    DocumentEvent,
+    DocumentEventType,
+)
 
 __all__ = [
     "InvalidEventError",
     "UnknownEventError",
+    "event_name",
+    "form_member",
     "form_token",
+    "parse_app_install",
+    "parse_app_uninstall",
     "parse_event",
+    "parse_offline_row",
     "read_form",
 ]
 
@@ -92,6 +102,105 @@ def form_token(form: Mapping[str, Any]) -> str | None:
     auth = form.get("auth")
     token = auth.get("application_token") if isinstance(auth, Mapping) else None
     return token if isinstance(token, str) and token else None
+
+
+def form_member(form: Mapping[str, Any]) -> str | None:
+    """``auth[member_id]`` of a decoded form, if it is there as non-empty text."""
+    auth = form.get("auth")
+    member = auth.get("member_id") if isinstance(auth, Mapping) else None
+    return member if isinstance(member, str) and member else None
+
+
+def event_name(form: Mapping[str, Any]) -> str:
+    """``event`` of a decoded form, upper case (``""`` when missing or not text)."""
+    name = form.get("event")
+    return name.strip().upper() if isinstance(name, str) else ""
+
+
+def parse_app_install(form: Mapping[str, Any]) -> AppInstallEvent:
+    """Read an ``ONAPPINSTALL`` delivery (decoded form) into an :class:`AppInstallEvent`.
+
+    Raises:
+        InvalidEventError: ``auth[member_id]``, ``auth[domain]`` or ``auth[application_token]``
+            missing, or ``ts`` not a unix time.
+    """
+    auth = _mapping(form.get("auth"), "auth")
+    data = form.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    expires_in = auth.get("expires_in")
+    return AppInstallEvent(
+        member_id=_text(auth, "member_id", required=True),
+        domain=_text(auth, "domain", required=True),
+        application_token=_text(auth, "application_token", required=True),
+        timestamp=_timestamp(form.get("ts")),
+        client_endpoint=_text(auth, "client_endpoint"),
+        server_endpoint=_text(auth, "server_endpoint"),
+        scope=_text(auth, "scope"),
+        status=_text(auth, "status"),
+        access_token=_text(auth, "access_token") or None,
+        refresh_token=_text(auth, "refresh_token") or None,
+        expires_in=None if expires_in in (None, "") else _integer(expires_in, "auth[expires_in]"),
+        version=_text(data, "VERSION"),
+        language=_text(data, "LANGUAGE_ID"),
+    )
+
+
+def parse_app_uninstall(form: Mapping[str, Any]) -> AppUninstallEvent:
+    """Read an ``ONAPPUNINSTALL`` delivery (decoded form) into an :class:`AppUninstallEvent`.
+
+    Raises:
+        InvalidEventError: ``auth[member_id]`` or ``auth[domain]`` missing, or ``ts`` not a
+            unix time.
+    """
+    auth = _mapping(form.get("auth"), "auth")
+    data = form.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    return AppUninstallEvent(
+        member_id=_text(auth, "member_id", required=True),
+        domain=_text(auth, "domain", required=True),
+        clean=str(data.get("CLEAN", "0")) == "1",
+        timestamp=_timestamp(form.get("ts")),
+    )
+
+
+def parse_offline_row(row: Mapping[str, Any], *, domain: str, member_id: str) -> DocumentEvent:
+    """A row of ``event.offline.get`` as a :class:`DocumentEvent` (docs/portal.md#offline-events).
+
+    The row (``ID``, ``TIMESTAMP_X``, ``EVENT_NAME``, ``EVENT_DATA``, ``EVENT_ADDITIONAL``,
+    ``MESSAGE_ID``) has neither ``auth`` nor a handler id: ``domain`` and ``member_id`` are the
+    portal's the consumer reads, and the tokens stay empty.
+
+    Raises:
+        UnknownEventError: ``EVENT_NAME`` is not a document generator event.
+        InvalidEventError: ``EVENT_DATA[FIELDS]`` lacks the ids, or another field is malformed.
+    """
+    if not isinstance(row, Mapping):
+        raise InvalidEventError("", "an offline event row must be an object")
+    event_type = _event_type(row.get("EVENT_NAME"))
+    data = _mapping(row.get("EVENT_DATA"), "EVENT_DATA")
+    ids = _mapping(data.get("FIELDS"), "EVENT_DATA[FIELDS]")
+    stamp = row.get("TIMESTAMP_X")
+    try:
+        moment = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidEventError("TIMESTAMP_X", "not an ISO 8601 time with an offset")
+    message = row.get("MESSAGE_ID")
+    if not isinstance(message, str | int) or isinstance(message, bool) or message == "":
+        raise InvalidEventError("MESSAGE_ID", "missing")
+    return DocumentEvent(
+        event_type=event_type,
+        document_id=_positive(ids.get("ID"), "EVENT_DATA[FIELDS][ID]"),
+        entity_type_id=_positive(ids.get("ENTITY_TYPE_ID"), "EVENT_DATA[FIELDS][ENTITY_TYPE_ID]"),
+        entity_id=_positive(ids.get("ENTITY_ID"), "EVENT_DATA[FIELDS][ENTITY_ID]"),
+        handler_id=None,
+        timestamp=moment.astimezone(UTC),
+        domain=domain,
+        member_id=member_id,
+        message_id=str(message),
+        queue_id=_positive(row.get("ID"), "ID"),
+    )
 
 
 def parse_event(form: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> DocumentEvent:

@@ -12,13 +12,23 @@ Answers (the body is a short word; nothing from the request is echoed):
       (ignored, logged at debug)
 400   malformed: the form is not a document event (missing key, bad id, ...), or the
       body could not be read (bad gzip/deflate, broken chunks: the connection is closed)
-401   ``auth[application_token]`` missing or not the application's (constant-time compare)
+401   ``auth[application_token]`` missing or not the one of the portal named by
+      ``auth[member_id]`` (constant-time compare); an ``ONAPPINSTALL`` whose token differs
+      from the one already known for its ``member_id``
 405   not a POST (when :meth:`EventReceiver.handle` is mounted for other methods)
 408   the body did not arrive within ``read_timeout``
 413   ``Content-Length`` above ``max_body``, or more than ``max_body`` bytes sent
 415   a ``Content-Type`` other than ``application/x-www-form-urlencoded``
 503   the queue is full (back-pressure), or the receiver is closing
 ====  ==============================================================================
+
+Many portals (``tokens=``): each event is checked against the token of the portal its
+``auth[member_id]`` names (docs/portal.md#installation-and-many-portals). ``ONAPPINSTALL`` adds
+the token of a ``member_id`` not known yet; it cannot be verified, so it never replaces a known
+token (replacing one is the application's own call: write the mapping, or its store).
+``ONAPPUNINSTALL`` signed with the portal's current token removes it, and that portal's events
+are refused from then on. ``ONOFFLINEEVENT`` (correctly signed) calls ``on_offline(member_id)``,
+for instance ``OfflineEvents.wake``. These three are answered 200 and are not queued.
 
 Why 503 when full: the queue is bounded so that a burst cannot grow memory without limit.
 Bitrix24 does not retry, so an event answered 503 is lost to this receiver (reconcile with
@@ -31,19 +41,27 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import logging
-from typing import Final
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from aiohttp import web
 
-from bitrix_docgen_async.models.events import DocumentEvent
+from bitrix_docgen_async.models.events import AppInstallEvent, AppUninstallEvent, DocumentEvent
 from bitrix_docgen_async.receiver.parsing import (
     InvalidEventError,
     UnknownEventError,
+    event_name,
+    form_member,
     form_token,
+    parse_app_install,
+    parse_app_uninstall,
     parse_event,
     read_form,
 )
+from bitrix_docgen_async.receiver.tokens import ForgetToken, SaveToken, TokenBook, TokenSource
 from bitrix_docgen_async.receiver.workers import EventHandler, ReceiverStats, WorkQueue
 
 __all__ = ["EventReceiver"]
@@ -51,6 +69,11 @@ __all__ = ["EventReceiver"]
 logger = logging.getLogger("bitrix_docgen_async.receiver")
 
 _FORM: Final = "application/x-www-form-urlencoded"
+_INSTALL: Final = "ONAPPINSTALL"
+_UNINSTALL: Final = "ONAPPUNINSTALL"
+_OFFLINE: Final = "ONOFFLINEEVENT"
+#: Compared against when no token is known, so that an unknown member_id takes the same time.
+_NOBODY: Final = secrets.token_bytes(16)
 _DISCARD_FACTOR: Final = 16
 _TEXT: Final = {
     200: "OK",
@@ -71,8 +94,19 @@ class EventReceiver:
     public URL with ``client.events.ensure_bound(...)`` (``event.bind``).
 
     Args:
-        application_token: the application's token (``auth[application_token]``; it arrives with
-            ``ONAPPINSTALL``). Never logged.
+        application_token: the application's token when it is installed on one portal
+            (``auth[application_token]``; it arrives with ``ONAPPINSTALL``). Never logged.
+        tokens: instead, the tokens of many portals by ``member_id``: a mutable mapping the
+            receiver fills from ``ONAPPINSTALL`` and clears on ``ONAPPUNINSTALL``, or an async
+            lookup ``await tokens(member_id) -> str | None`` (see ``save_token``).
+        save_token: with a lookup, ``await save_token(member_id, token)`` stores the token of a
+            new portal (insert-if-absent).
+        forget_token: with a lookup, ``await forget_token(member_id)`` drops a removed portal.
+        on_install: ``await on_install(event)`` after an ``ONAPPINSTALL`` was accepted (the
+            installing user's tokens are in the :class:`AppInstallEvent`); errors are logged.
+        on_uninstall: ``await on_uninstall(event)`` after an accepted ``ONAPPUNINSTALL``.
+        on_offline: ``on_offline(member_id)`` for each accepted ``ONOFFLINEEVENT`` (for
+            example ``OfflineEvents.wake``).
         handler: called as ``await handler(event)`` for each accepted :class:`DocumentEvent`,
             after the answer; exceptions are logged and counted, not propagated.
         max_body: the largest body read, in bytes (64 KiB; a real delivery is under 1 KiB).
@@ -87,8 +121,14 @@ class EventReceiver:
     def __init__(
         self,
         *,
-        application_token: str,
+        application_token: str | None = None,
+        tokens: TokenSource | None = None,
         handler: EventHandler,
+        save_token: SaveToken | None = None,
+        forget_token: ForgetToken | None = None,
+        on_install: Callable[[AppInstallEvent], Awaitable[Any] | Any] | None = None,
+        on_uninstall: Callable[[AppUninstallEvent], Awaitable[Any] | Any] | None = None,
+        on_offline: Callable[[str], Awaitable[Any] | Any] | None = None,
         max_body: int = 64 * 1024,
         concurrency: int = 4,
         queue_size: int = 1000,
@@ -96,7 +136,11 @@ class EventReceiver:
         handler_timeout: float | None = 300.0,
         shutdown_timeout: float = 10.0,
     ) -> None:
-        if not isinstance(application_token, str) or not application_token:
+        if (application_token is None) == (tokens is None):
+            raise ValueError("pass either application_token (one portal) or tokens (many)")
+        if application_token is not None and (
+            not isinstance(application_token, str) or not application_token
+        ):
             raise ValueError("application_token must be a non-empty string")
         if not callable(handler):
             raise TypeError("handler must be an async callable taking a DocumentEvent")
@@ -105,7 +149,15 @@ class EventReceiver:
                 raise ValueError(f"{name} must be a positive integer")
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ValueError("queue_size must be a positive integer")
-        self._token = _bytes(application_token)
+        self._token = _bytes(application_token) if application_token is not None else None
+        self._book = (
+            TokenBook(tokens, save_token=save_token, forget_token=forget_token)
+            if tokens is not None
+            else None
+        )
+        self._on_install = on_install
+        self._on_uninstall = on_uninstall
+        self._on_offline = on_offline
         self.max_body = max_body
         self.read_timeout = read_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -207,11 +259,25 @@ class EventReceiver:
         if self._closing:
             return self._answer(503, "closing")
         form = read_form(body)
+        name = event_name(form)
+        if name == _INSTALL:
+            return await self._install(form)
         token = form_token(form)
         if token is None:
             return self._answer(401, "missing_token")
-        if not hmac.compare_digest(_bytes(token), self._token):
+        expected = await self._expected(form_member(form))
+        # Compared even when no token is known, so that the answer takes the same time.
+        matches = hmac.compare_digest(_bytes(token), expected or _NOBODY)
+        if expected is None:
+            return self._answer(401, "unknown_member")
+        if not matches:
             return self._answer(401, "bad_token")
+        if name == _UNINSTALL:
+            return await self._uninstall(form)
+        if name == _OFFLINE:
+            member = form_member(form) or ""
+            await self._hook(self._on_offline, member, "on_offline")
+            return self._app_event("offline_event")
         try:
             event = parse_event(form)
         except UnknownEventError as exc:
@@ -221,6 +287,68 @@ class EventReceiver:
             logger.warning("event receiver: malformed delivery (%s)", exc)
             return self._answer(400, "malformed")
         return self._enqueue(event)
+
+    async def _expected(self, member_id: str | None) -> bytes | None:
+        """The token the event must carry: the one portal's, or that of ``member_id``."""
+        if self._book is None:
+            return self._token
+        if member_id is None:
+            return None
+        token = await self._book.lookup(member_id)
+        return None if token is None else _bytes(token)
+
+    async def _install(self, form: Any) -> web.Response:
+        try:
+            event = parse_app_install(form)
+        except InvalidEventError as exc:
+            logger.warning("event receiver: malformed ONAPPINSTALL (%s)", exc)
+            return self._answer(400, "malformed")
+        token = _bytes(event.application_token)
+        if self._book is None:
+            # One portal: its token is known already; an install can only repeat it.
+            if self._token is None or not hmac.compare_digest(token, self._token):
+                return self._answer(401, "bad_token")
+            return self._app_event("install")
+        known = await self._book.lookup(event.member_id)
+        if known is not None:
+            # An install cannot be verified: it never replaces a known token.
+            if hmac.compare_digest(token, _bytes(known)):
+                return self._app_event("install")
+            logger.warning(
+                "event receiver: refused an ONAPPINSTALL with another token for a known portal "
+                "(%s); replace the stored token yourself if the application was reinstalled",
+                event.domain,
+            )
+            return self._answer(401, "install_conflict")
+        if not await self._book.add_new(event.member_id, event.application_token):
+            logger.info("event receiver: ONAPPINSTALL token of %s not stored", event.domain)
+        await self._hook(self._on_install, event, "on_install")
+        return self._app_event("install")
+
+    async def _uninstall(self, form: Any) -> web.Response:
+        try:
+            event = parse_app_uninstall(form)
+        except InvalidEventError as exc:
+            logger.warning("event receiver: malformed ONAPPUNINSTALL (%s)", exc)
+            return self._answer(400, "malformed")
+        if self._book is not None:
+            await self._book.remove(event.member_id)
+        await self._hook(self._on_uninstall, event, "on_uninstall")
+        return self._app_event("uninstall")
+
+    async def _hook(self, hook: Callable[[Any], Any] | None, value: Any, name: str) -> None:
+        if hook is None:
+            return
+        try:
+            outcome = hook(value)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:  # the event was accepted; the hook's failure is the app's
+            logger.error("event receiver: %s failed: %s", name, type(exc).__name__, exc_info=exc)
+
+    def _app_event(self, kind: str) -> web.Response:
+        self.stats.app_events[kind] += 1
+        return web.Response(status=200, text=_TEXT[200])
 
     async def _read(self, request: web.Request) -> bytes | None:
         """The body, or ``None`` as soon as it passes ``max_body``."""

@@ -33,7 +33,9 @@ EventHandler: TypeAlias = Callable[[DocumentEvent], Awaitable[Any] | Any]
 
 @attrs.define
 class ReceiverStats:
-    """What the receiver saw. ``received == accepted + sum(rejected.values())``.
+    """What the receiver saw.
+
+    ``received == accepted + sum(rejected.values()) + sum(app_events.values())``.
 
     Attributes:
         received: requests that reached :meth:`EventReceiver.handle`.
@@ -41,7 +43,13 @@ class ReceiverStats:
         rejected: requests not queued, by reason: ``missing_token``, ``bad_token`` (401),
             ``malformed``, ``error`` (400), ``method`` (405), ``timeout`` (408), ``too_large``
             (413), ``content_type`` (415), ``overloaded``, ``closing`` (503), and
-            ``unknown_event`` (answered 200, ignored).
+            ``unknown_event`` (answered 200, ignored); with ``tokens=`` also
+            ``unknown_member`` (401: no token for that ``member_id``) and
+            ``install_conflict`` (401: an ``ONAPPINSTALL`` for a known portal with another
+            token).
+        app_events: accepted ``ONAPPINSTALL`` (``install``), ``ONAPPUNINSTALL``
+            (``uninstall``) and ``ONOFFLINEEVENT`` (``offline_event``) deliveries (200, not
+            queued).
         handled: handler calls that returned.
         handler_errors: handler calls that raised anything, ``CancelledError`` included (or ran
             past ``handler_timeout``).
@@ -51,6 +59,7 @@ class ReceiverStats:
     received: int = 0
     accepted: int = 0
     rejected: Counter[str] = attrs.field(factory=Counter)
+    app_events: Counter[str] = attrs.field(factory=Counter)
     handled: int = 0
     handler_errors: int = 0
     dropped: int = 0

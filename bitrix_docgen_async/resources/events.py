@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure
 from bitrix_docgen_async.errors import ApiError, ResponseError, WrongAuthTypeError
 from bitrix_docgen_async.models import DocumentEventType, EventBinding
+from bitrix_docgen_async.offline import OfflineEvents
 from bitrix_docgen_async.resources.base import Resource
 
 __all__ = ["Events"]
@@ -51,21 +53,107 @@ class Events(Resource):
             )
 
     async def bind(
-        self, event_type: DocumentEventType | str, handler_url: str, *, auth_type: int = 0
+        self,
+        event_type: DocumentEventType | str,
+        handler_url: str | None = None,
+        *,
+        auth_type: int = 0,
+        offline: bool = False,
+        auth_connector: str | None = None,
     ) -> bool:
-        """Bind ``handler_url`` to a document event (``event.bind``).
+        """Bind ``handler_url`` to a document event, or the event to the offline queue
+        (``event.bind``).
 
         Args:
             event_type: ADD, UPDATE or DELETE (``DocumentEventType``).
-            handler_url: the public URL the portal will POST events to.
+            handler_url: the public URL the portal will POST events to (not with ``offline``).
             auth_type: the user to run the handler as (0: the one who caused the event).
+            offline: ``event_type=offline``: the portal keeps the events in its queue for
+                :meth:`offline` instead of posting them (administrators only;
+                docs/portal.md#offline-events).
+            auth_connector: the source key of the offline queue (``offline`` only): changes
+                made by calls with the same ``auth_connector`` are not recorded in it.
         """
         self._require_application("event.bind")
-        params: dict[str, Any] = {"event": _event(event_type), "handler": _handler(handler_url)}
+        params: dict[str, Any] = {"event": _event(event_type)}
+        if offline:
+            if handler_url is not None:
+                raise ValueError("an offline binding has no handler_url")
+            params["event_type"] = "offline"
+            if auth_connector is not None:
+                params["auth_connector"] = check.text("auth_connector", auth_connector)
+        else:
+            if auth_connector is not None:
+                raise ValueError("auth_connector applies to offline bindings only")
+            params["handler"] = _handler(handler_url)
         if auth_type:
             params["auth_type"] = check.positive_id("auth_type", auth_type)
         reply = await self._send("event.bind", params)
         return bool(reply.result)
+
+    async def bind_wakeup(self, handler_url: str, *, min_timeout: int | None = None) -> bool:
+        """Bind ``handler_url`` to ``ONOFFLINEEVENT`` (``event.bind``), the data-less signal
+        that the offline queue has something; ``min_timeout`` spaces the signals (seconds,
+        ``options[minTimeout]``; docs/portal.md#offline-events).
+        """
+        self._require_application("event.bind")
+        params: dict[str, Any] = {"event": "ONOFFLINEEVENT", "handler": _handler(handler_url)}
+        if min_timeout is not None:
+            if isinstance(min_timeout, bool) or not isinstance(min_timeout, int) or min_timeout < 0:
+                raise ValueError("min_timeout must be a non-negative integer")
+            params["options"] = {"minTimeout": min_timeout}
+        reply = await self._send("event.bind", params)
+        return bool(reply.result)
+
+    def offline(
+        self,
+        *,
+        auth_connector: str | None = None,
+        batch: int = 50,
+        process_id: str | None = None,
+        state_file: str | os.PathLike[str] | None = None,
+        allow_lossy: bool = False,
+        until_empty: bool = False,
+        poll_interval: float = 30.0,
+        member_id: str = "",
+    ) -> OfflineEvents:
+        """The document events of the offline queue, confirmed after each step
+        (``event.offline.get`` with ``clear=0``, ``event.offline.clear``).
+
+        ``async for event in client.events.offline(...)`` yields typed :class:`DocumentEvent`
+        values (with ``message_id`` and ``queue_id``). An event is confirmed once the caller's
+        step for it returned (the next one is asked for, or the iterator is closed normally);
+        one that a crash or an exception interrupted is given again: the delivery is at least
+        once (docs/portal.md#offline-events). Bind the events first with
+        ``bind(..., offline=True)``.
+
+        Args:
+            auth_connector: the queue's source key, as bound (default: the client's
+                ``auth_connector``).
+            batch: rows per ``event.offline.get`` (``limit``).
+            process_id: resume this reservation (what :attr:`OfflineEvents.process_id` was).
+            state_file: where the ``process_id`` is kept across restarts (read at the start,
+                written as soon as the portal hands one out).
+            allow_lossy: accept ``clear=1`` on a portal without the confirm mode (feature
+                ``rest_offline_extended``); without it such a portal raises
+                :class:`~bitrix_docgen_async.errors.OfflineEventsUnavailableError`.
+            until_empty: stop when the queue is empty (a cron-style drain) instead of waiting.
+            poll_interval: seconds between looks at an empty queue; :meth:`OfflineEvents.wake`
+                (wired to ``ONOFFLINEEVENT`` through ``EventReceiver(on_offline=...)``)
+                looks at once.
+            member_id: the portal's ``member_id`` to put into the events.
+        """
+        return OfflineEvents(
+            self._client,
+            auth_connector=auth_connector,
+            batch=batch,
+            process_id=process_id,
+            state_file=state_file,
+            allow_lossy=allow_lossy,
+            until_empty=until_empty,
+            poll_interval=poll_interval,
+            member_id=member_id,
+        )
 
     async def unbind(self, event_type: DocumentEventType | str, handler_url: str) -> int:
         """Remove one binding (``event.unbind``); returns how many handlers were removed.

@@ -255,10 +255,20 @@ class EventDelivery:
         if not (self.tokenless and self._rng.random() < self.tokenless):
             auth["access_token"] = self._user_token()
             auth["expires_in"] = str(round(tokens.lifetime))
+        data: Any = {"FIELDS": {key: str(value) for key, value in pending.fields.items()}}
+        if pending.data is not None:
+            data = pending.data
+        if pending.auth is not None:
+            return {
+                "event": pending.binding.event.upper(),
+                "data": data,
+                "ts": str(pending.ts),
+                "auth": dict(pending.auth),
+            }
         return {
             "event": pending.binding.event.upper(),
             "event_handler_id": str(handler_id),
-            "data": {"FIELDS": {key: str(value) for key, value in pending.fields.items()}},
+            "data": data,
             "ts": str(pending.ts),
             "auth": {
                 **auth,

@@ -181,7 +181,15 @@ class Dispatcher:
         self.stats.by_method[spec.name] += 1
         loop = asyncio.get_running_loop()
         wall_start, started = time.time(), loop.time()
-        ctx = CallContext(self.portal, self.state, auth, spec.name, base_url)
+        connector = params.get("auth_connector")
+        ctx = CallContext(
+            self.portal,
+            self.state,
+            auth,
+            spec.name,
+            base_url,
+            connector.strip() if isinstance(connector, str) else "",
+        )
         try:
             value = await spec.call(ctx, params)
             outcome = Outcome(*value) if spec.paged else Outcome(value)

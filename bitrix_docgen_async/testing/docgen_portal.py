@@ -17,6 +17,7 @@ from bitrix_docgen_async.testing.downloads import UrlSigner, register_downloads
 from bitrix_docgen_async.testing.events import register_events
 from bitrix_docgen_async.testing.files import build_docx
 from bitrix_docgen_async.testing.numerators import store_numerator
+from bitrix_docgen_async.testing.offline import register_offline
 from bitrix_docgen_async.testing.records import EventBinding, PendingEvent
 from bitrix_docgen_async.testing.shapes import document_wire, template_wire
 from bitrix_docgen_async.testing.state import (
@@ -65,6 +66,7 @@ class DocgenPortal:
             register_upload,
             register_downloads,
             register_events,
+            register_offline,
         ):
             register(self.registry)
         self.conversion = Conversion(

@@ -133,6 +133,7 @@ def create_document(
     *,
     stamps_enabled: bool,
     user_id: int,
+    source: str = "",
 ) -> DocumentRecord:
     """Generate a document from ``template`` (the work of ``document.add``).
 
@@ -162,7 +163,7 @@ def create_document(
     _render(state, record)
     conversion.start(record)
     state.documents[record.id] = record
-    emit(state, DOCUMENT_ADD, event_fields(record))
+    emit(state, DOCUMENT_ADD, event_fields(record), source=source)
     return record
 
 
@@ -198,6 +199,7 @@ def add(ctx: CallContext, params: dict[str, Any]) -> Any:
         values,
         stamps_enabled=stamps,
         user_id=ctx.auth.user_id,
+        source=ctx.auth_connector,
     )
     return {"document": document_wire(ctx, record, "add")}
 
@@ -214,7 +216,7 @@ def update(ctx: CallContext, params: dict[str, Any]) -> Any:
     _render(ctx.state, record)
     image_id, pdf_id = ctx.state.next_id("file"), ctx.state.next_id("file")
     ctx.portal.conversion.restart(record, image_id, pdf_id)
-    emit(ctx.state, DOCUMENT_UPDATE, event_fields(record))
+    emit(ctx.state, DOCUMENT_UPDATE, event_fields(record), source=ctx.auth_connector)
     return {"document": document_wire(ctx, record, "update")}
 
 
@@ -227,7 +229,7 @@ def delete(ctx: CallContext, params: dict[str, Any]) -> Any:
     """``document.delete``: ``id``*; answers ``null``."""
     record = _find(ctx, params)
     del ctx.state.documents[record.id]
-    emit(ctx.state, DOCUMENT_DELETE, event_fields(record))
+    emit(ctx.state, DOCUMENT_DELETE, event_fields(record), source=ctx.auth_connector)
     return None
 
 

@@ -10,6 +10,10 @@ answers ``{"count": n}``: ``event``, ``handler`` and ``auth_type`` filter when g
 docs warn, an absent one matches every binding of the application. ``get`` lists the
 application's bindings as ``{"event", "handler", "auth_type" (string), "offline" (0/1)}``.
 
+Offline bindings (``event_type=offline``, no handler, optional ``auth_connector``) are for
+administrators; their changes go to the queue of :mod:`.offline`. ``options[minTimeout]`` of an
+``ONOFFLINEEVENT`` binding spaces its notifications (default 1 s).
+
 Delivery is not done here: :func:`emit` appends a :class:`PendingEvent` per online binding to
 ``state.pending_events`` (``FakePortal.pending_events``) and calls ``state.on_event``; the
 portal's :class:`~bitrix_docgen_async.testing.delivery.EventDelivery` drains that list.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bitrix_docgen_async.testing.offline import offline_binding, record_offline
 from bitrix_docgen_async.testing.params import to_int
 from bitrix_docgen_async.testing.records import EventBinding, PendingEvent
 from bitrix_docgen_async.testing.state import CallContext, MethodRegistry, PortalError, PortalState
@@ -74,12 +79,21 @@ def bind(ctx: CallContext, params: dict[str, Any]) -> Any:
     if event not in KNOWN_EVENTS:
         raise PortalError("ERROR_EVENT_NOT_FOUND", "Event not found")
     offline = _text(params, "event_type").lower() == "offline"
-    handler = _text(params, "handler")
+    handler = "" if offline else _text(params, "handler")
     if not handler and not offline:
         raise PortalError("ERROR_ARGUMENT", "Argument 'HANDLER' is null or empty")
+    options = params.get("options")
+    min_timeout = to_int(options.get("minTimeout")) if isinstance(options, dict) else None
     binding = EventBinding(
-        application, event, handler, to_int(params.get("auth_type")) or 0, offline
+        application,
+        event,
+        handler,
+        to_int(params.get("auth_type")) or 0,
+        offline,
+        auth_connector=_text(params, "auth_connector") if offline else "",
+        min_timeout=1.0 if min_timeout is None else float(max(min_timeout, 0)),
     )
+    offline_binding(ctx, binding)
     if binding in ctx.state.bindings:
         raise PortalError("ERROR_HANDLER_ALREADY_EXIST", "Handler already exists!")
     ctx.state.bindings.append(binding)
@@ -123,8 +137,13 @@ def get(ctx: CallContext, params: dict[str, Any]) -> Any:
     ]
 
 
-def emit(state: PortalState, event: str, fields: dict[str, str]) -> None:
-    """Queue ``event`` with ``data[FIELDS]`` for every online handler bound to it."""
+def emit(state: PortalState, event: str, fields: dict[str, str], *, source: str = "") -> None:
+    """Queue ``event`` with ``data[FIELDS]`` for every online handler bound to it.
+
+    Offline bindings of it keep the change in their queues (:mod:`.offline`), unless their
+    ``auth_connector`` is ``source``, the ``auth_connector`` of the call that made the change.
+    """
+    record_offline(state, event, fields, source)
     stamp = int(time.time())
     queued = [
         PendingEvent(binding, dict(fields), stamp)

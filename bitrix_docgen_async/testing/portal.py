@@ -35,6 +35,7 @@ from bitrix_docgen_async.testing.faults import Faults
 from bitrix_docgen_async.testing.numerators import register_numerators, store_numerator
 from bitrix_docgen_async.testing.oauth import OAuthCredentials, TokenAuthority
 from bitrix_docgen_async.testing.realistic import RealisticLimits
+from bitrix_docgen_async.testing.records import EventBinding, PendingEvent
 from bitrix_docgen_async.testing.state import (
     AuthInfo,
     MethodRegistry,
@@ -102,6 +103,9 @@ class FakePortal(DocgenPortal):
         tokenless_events: the share of event deliveries (seeded) that come without
             ``auth[access_token]`` and ``auth[expires_in]``, as the docs warn for events no
             user caused (automation, workflows, agents); 1.0 makes every one tokenless.
+        features: what ``feature.get`` answers, by code, over the defaults (both
+            ``rest_offline_extended`` and ``rest_auth_connector`` on); without
+            ``rest_offline_extended`` the offline queue ignores ``clear=0``.
 
     ``FakePortal()`` has the documented limits but no execution cost, so that tests run fast;
     :meth:`realistic` adds the documented costs and delays (scaled down if wanted).
@@ -130,6 +134,7 @@ class FakePortal(DocgenPortal):
         host: str = "127.0.0.1",
         port: int = 0,
         tokenless_events: float = 0.0,
+        features: Mapping[str, bool] | None = None,
     ) -> None:
         if not 0.0 <= tokenless_events <= 1.0:
             raise ValueError(f"tokenless_events must be within [0, 1], got {tokenless_events!r}")
@@ -139,7 +144,8 @@ class FakePortal(DocgenPortal):
         self.request_time_cap = request_time_cap
         self.faults = faults if faults is not None else Faults(seed=seed)
         self.stats = PortalStats()
-        self.state = PortalState()
+        self.state = PortalState(clock=clock)
+        self.state.features.update(features or {})
         self.registry = MethodRegistry()
         register_numerators(self.registry)
         self.init_docgen(
@@ -276,6 +282,97 @@ class FakePortal(DocgenPortal):
             TimeoutError: some are still queued or in flight after ``timeout`` seconds.
         """
         await self.event_delivery.drain(timeout)
+
+    @property
+    def application(self) -> str:
+        """The installed application's identity (whose bindings and offline queue these are)."""
+        return f"app:{self.tokens.client_id}"
+
+    def offline_queue(self) -> list[dict[str, Any]]:
+        """Every application's offline rows, oldest first, as ``event.offline.list`` shows them
+        (plus ``CONNECTOR_ID``), for assertions."""
+        return [
+            {
+                "ID": row.id,
+                "CONNECTOR_ID": row.connector,
+                "EVENT_NAME": row.event,
+                "EVENT_DATA": row.data,
+                "MESSAGE_ID": row.message_id,
+                "TIMESTAMP_X": row.timestamp.isoformat(),
+                "PROCESS_ID": row.process_id,
+                "ERROR": row.error,
+            }
+            for row in sorted(self.state.offline_rows.values(), key=lambda row: row.id)
+        ]
+
+    def install_app(self, handler_url: str | None = None, *, language: str = "en") -> str:
+        """Install the application again: a fresh application token, posted with ``ONAPPINSTALL``.
+
+        The event goes to ``handler_url`` (the installer's handler, which a real application
+        sets in its version card) and to every handler bound to ``ONAPPINSTALL``, with the
+        ``auth`` the docs show (a fresh token pair, ``member_id``, ``application_token``).
+        Deliveries run in the background: ``await drain_events()`` to wait for them.
+
+        Returns:
+            The new application token (from now on in every event the portal posts).
+        """
+        tokens = self.tokens
+        tokens.application_token = secrets.token_hex(16)
+        access, refresh = tokens.issue_pair()
+        base = self.base_url
+        auth = {
+            "domain": base.removeprefix("http://"),
+            "scope": "crm,documentgenerator",
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": str(round(tokens.lifetime)),
+            "server_endpoint": f"{base}/rest/",
+            "status": "L",
+            "client_endpoint": f"{base}/rest/",
+            "member_id": tokens.member_id,
+            "application_token": tokens.application_token,
+        }
+        data = {"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": language}
+        self._post_app_event("ONAPPINSTALL", handler_url, data, auth)
+        return tokens.application_token
+
+    def uninstall_app(self, handler_url: str | None = None, *, clean: bool = True) -> None:
+        """Remove the application: ``ONAPPUNINSTALL`` (no tokens but ``application_token``).
+
+        The event goes to ``handler_url`` and to every handler bound to ``ONAPPUNINSTALL``;
+        then the application's bindings and offline queue are gone.
+        """
+        base = self.base_url
+        auth = {
+            "domain": base.removeprefix("http://"),
+            "server_endpoint": f"{base}/rest/",
+            "client_endpoint": f"{base}/rest/",
+            "member_id": self.tokens.member_id,
+            "application_token": self.tokens.application_token,
+        }
+        data = {"LANGUAGE_ID": "en", "CLEAN": "1" if clean else "0"}
+        self._post_app_event("ONAPPUNINSTALL", handler_url, data, auth)
+        application = self.application
+        state = self.state
+        state.bindings[:] = [b for b in state.bindings if b.application != application]
+        for row_id in [r.id for r in state.offline_rows.values() if r.application == application]:
+            del state.offline_rows[row_id]
+
+    def _post_app_event(
+        self, event: str, handler_url: str | None, data: dict[str, str], auth: dict[str, str]
+    ) -> None:
+        application = self.application
+        handlers = [handler_url] if handler_url else []
+        handlers += [
+            b.handler
+            for b in self.state.bindings
+            if b.application == application and b.event == event and not b.offline
+        ]
+        stamp = int(time.time())
+        for handler in dict.fromkeys(handlers):
+            binding = EventBinding(application, event, handler)
+            self.state.pending_events.append(PendingEvent(binding, {}, stamp, data, auth))
+        self.event_delivery.wake()
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far is expired from now on."""

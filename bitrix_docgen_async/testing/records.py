@@ -12,7 +12,15 @@ from typing import Any
 
 import attrs
 
-__all__ = ["DocumentRecord", "EventBinding", "PendingEvent", "Rendered", "TemplateRecord", "now"]
+__all__ = [
+    "DocumentRecord",
+    "EventBinding",
+    "OfflineRow",
+    "PendingEvent",
+    "Rendered",
+    "TemplateRecord",
+    "now",
+]
 
 
 def now() -> datetime:
@@ -145,6 +153,9 @@ class EventBinding:
         handler: the handler URL (``""`` for offline events).
         auth_type: the user the handler runs as (``0``: the user who triggered the event).
         offline: an offline event (kept in the portal's queue, not POSTed).
+        auth_connector: the source key of an offline binding (``""``: none); its queue skips
+            the changes made by calls carrying the same ``auth_connector``.
+        min_timeout: ``options[minTimeout]`` of an ``ONOFFLINEEVENT`` binding, seconds.
     """
 
     application: str
@@ -152,6 +163,8 @@ class EventBinding:
     handler: str
     auth_type: int = 0
     offline: bool = False
+    auth_connector: str = ""
+    min_timeout: float = 1.0
 
 
 @attrs.frozen
@@ -162,8 +175,43 @@ class PendingEvent:
         binding: the binding it goes to.
         fields: ``data[FIELDS]`` (``ID``, ``ENTITY_TYPE_ID``, ``ENTITY_ID`` as strings).
         ts: unix time of the event.
+        data: the whole ``data`` of the delivery when it is not ``{"FIELDS": fields}``
+            (``[]`` for ``ONOFFLINEEVENT``, the application's data for ``ONAPPINSTALL``).
+        auth: the whole ``auth`` of the delivery when it is not the usual one (the
+            install and uninstall events carry their own).
     """
 
     binding: EventBinding
     fields: dict[str, str]
     ts: int
+    data: Any = None
+    auth: dict[str, str] | None = None
+
+
+@attrs.define
+class OfflineRow:
+    """One entry of an application's offline event queue (docs/portal.md#offline-events).
+
+    Attributes:
+        id: ``ID``, never reused.
+        application: the application whose queue it is in.
+        connector: ``CONNECTOR_ID``, the ``auth_connector`` of the binding (``""``: none).
+        event: ``EVENT_NAME`` (upper case).
+        data: ``EVENT_DATA`` (``{"FIELDS": {...}}``).
+        message_id: ``MESSAGE_ID``: the same for every change of one object by one event.
+        timestamp: ``TIMESTAMP_X``, the last change (wall clock, to the second).
+        process_id: ``PROCESS_ID``, the reservation (``""``: not reserved).
+        reserved_at: when it was reserved, on the portal's clock.
+        error: marked by ``event.offline.error``.
+    """
+
+    id: int
+    application: str
+    connector: str
+    event: str
+    data: dict[str, Any]
+    message_id: str
+    timestamp: datetime
+    process_id: str = ""
+    reserved_at: float | None = None
+    error: bool = False

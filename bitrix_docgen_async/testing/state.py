@@ -9,6 +9,7 @@ in a :class:`MethodRegistry`. It returns the ``result`` value (paged handlers re
 from __future__ import annotations
 
 import inspect
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -19,6 +20,7 @@ from bitrix_docgen_async.errors import reduce_exception
 from bitrix_docgen_async.testing.records import (
     DocumentRecord,
     EventBinding,
+    OfflineRow,
     PendingEvent,
     TemplateRecord,
 )
@@ -98,6 +100,8 @@ class CallContext:
         method: the lower-cased method name.
         request_base: ``scheme://host[:port]`` as the caller addressed the portal (its
             ``Host`` header), ``None`` outside a request.
+        auth_connector: the call's ``auth_connector`` parameter (``""``: none): the offline
+            queue bound with the same source key does not record the changes it makes.
     """
 
     portal: FakePortal
@@ -105,6 +109,7 @@ class CallContext:
     auth: AuthInfo
     method: str
     request_base: str | None = None
+    auth_connector: str = ""
 
     @property
     def base_url(self) -> str:
@@ -132,6 +137,13 @@ class PortalState:
         pending_events: events waiting for delivery to bound handlers, oldest first.
         on_event: called (no arguments) after events were appended to ``pending_events``; the
             portal's event delivery (:mod:`.delivery`) sets it.
+        offline_rows: the offline event queues of every application, by row ``ID``.
+        offline_notified: when each ``ONOFFLINEEVENT`` binding was last notified (``clock``).
+        admins: the users who are portal administrators (the offline methods are theirs).
+        features: what ``feature.get`` answers, by code (``rest_offline_extended``,
+            ``rest_auth_connector``).
+        offline_ttl: seconds a reserved offline row is kept (the docs' 30 days).
+        clock: the portal's monotonic clock (``minTimeout``, reservation ages).
     """
 
     numerators: dict[int, dict[str, Any]] = attrs.field(factory=dict)
@@ -144,6 +156,14 @@ class PortalState:
     bindings: list[EventBinding] = attrs.field(factory=list)
     pending_events: list[PendingEvent] = attrs.field(factory=list)
     on_event: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
+    offline_rows: dict[int, OfflineRow] = attrs.field(factory=dict)
+    offline_notified: dict[EventBinding, float] = attrs.field(factory=dict)
+    admins: set[int] = attrs.field(factory=lambda: {1})
+    features: dict[str, bool] = attrs.field(
+        factory=lambda: {"rest_offline_extended": True, "rest_auth_connector": True}
+    )
+    offline_ttl: float = 30 * 86400.0
+    clock: Callable[[], float] = attrs.field(default=time.monotonic, eq=False, repr=False)
 
     def next_id(self, kind: str) -> int:
         """Hand out the next id of ``kind`` (ids start at 1 and are never reused)."""

@@ -98,7 +98,7 @@ def upload(ctx: CallContext, params: dict[str, Any]) -> Any:
     )
     ctx.portal.conversion.start(record)
     ctx.state.documents[record.id] = record
-    emit(ctx.state, DOCUMENT_ADD, event_fields(record))
+    emit(ctx.state, DOCUMENT_ADD, event_fields(record), source=ctx.auth_connector)
     return {"document": document_wire(ctx, record, "upload")}
 
 

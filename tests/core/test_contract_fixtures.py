@@ -30,6 +30,7 @@ from bitrix_docgen_async.models import (
     SequentSettings,
     Template,
 )
+from bitrix_docgen_async.receiver import parse_offline_row
 from bitrix_docgen_async.transport import HttpResponse
 from tests.corpus import corpus_files, docgen, load, manifest, raw, status
 
@@ -354,6 +355,38 @@ def event_unbind(payload: Any, strict: bool) -> None:
     assert structure(result(payload)["count"], int, strict=strict) == 2
 
 
+@check("events/event.offline.get.response.json")
+def event_offline_get(payload: Any, strict: bool) -> None:
+    answer = result(payload)
+    assert answer["process_id"] == "q7c2m0x9f4k1t8w3r6b5n2d0s1h4j7p9"
+    events = [parse_offline_row(row, domain="tundra", member_id="m") for row in answer["events"]]
+    assert [(e.event_type, e.document_id, e.entity_id, e.queue_id) for e in events] == [
+        (DocumentEventType.ADD, 2417, 880, 318),
+        (DocumentEventType.UPDATE, 2390, 871, 321),
+    ]
+    assert events[0].message_id == "7d1f0c2e9a4b8356e1d07c3f92ab4e60"
+    assert events[0].timestamp.utcoffset() is not None
+
+
+@check("events/event.offline.list.response.json")
+def event_offline_list(payload: Any, strict: bool) -> None:
+    rows = result(payload)
+    events = [parse_offline_row(row, domain="tundra", member_id="m") for row in rows]
+    assert [e.event_type for e in events] == [DocumentEventType.UPDATE, DocumentEventType.DELETE]
+    assert [row["PROCESS_ID"] != "" for row in rows] == [True, False]
+    assert payload["total"] == 2
+
+
+@check("events/event.offline.clear.response.json", "events/event.offline.error.response.json")
+def event_offline_confirmations(payload: Any, strict: bool) -> None:
+    assert structure(result(payload), bool, strict=strict) is True
+
+
+@check("events/feature.get.response.json")
+def feature_get(payload: Any, strict: bool) -> None:
+    assert result(payload) == {"value": "Y"}
+
+
 # --- the table and its guard -----------------------------------------------------------------
 
 
@@ -375,7 +408,8 @@ def success_examples() -> list[str]:
 
 def test_corpus_is_found() -> None:
     names = success_examples()
-    assert len(names) == 28, names  # 20 docgen, 3 event.*, 3 deliveries, 2 tokens
+    # 20 docgen, 3 event.*, 4 event.offline.*, feature.get, 3 deliveries, 2 tokens
+    assert len(names) == 33, names
     assert set(names) <= set(manifest())
 
 

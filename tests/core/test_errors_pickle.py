@@ -66,6 +66,7 @@ SAMPLES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "InvalidEventError": (("data[FIELDS][ID]", "not a decimal integer"), {}),
     "UnknownEventError": (("ONCRMDEALADD",), {}),
     "PortalError": (("100", "Template not found", 400), {}),
+    "OfflineEventsUnavailableError": (("rest_offline_extended", "no confirm mode"), {}),
 }
 
 
