@@ -49,6 +49,7 @@ from bitrix_docgen_async.errors import (
     TransportError,
 )
 from bitrix_docgen_async.limiter import Limiter
+from bitrix_docgen_async.tracing import NO_TRACER, Tracer
 from bitrix_docgen_async.transport import HttpResponse, Transport, origin_of
 
 __all__ = ["ClientStats", "CommandResult", "Session"]
@@ -127,6 +128,8 @@ def check_options(linger: float, batch_time_target: float) -> None:
 
 class Session:
     """Batches, paces and retries calls over one transport. Owned by ``DocgenClient``."""
+
+    tracer: Tracer = NO_TRACER  # the client's hooks (tracing.py): set by DocgenClient
 
     def __init__(
         self,
@@ -338,7 +341,10 @@ class Session:
         """
         body = encode_form_body(payload)  # the batch commands' encoder: one wire form
         try:
-            response = await self.transport.post_form(self.auth.url_for(method), body)
+            url = self.auth.url_for(method)
+            response = await self.tracer.send(
+                method, payload, lambda: self.transport.post_form(url, body)
+            )
         except (TransportError, ResponseError) as exc:  # ResponseError: a reply over the cap
             raise _Ambiguous(exc) from None
         self.stats.http_requests += 1
