@@ -42,6 +42,7 @@ from bitrix_docgen_async.errors import (
     ServerError,
     TokenExpiredError,
     TransportError,
+    UnknownFieldsError,
     WrongAuthTypeError,
 )
 from bitrix_docgen_async.limiter import LimiterBackend
@@ -97,6 +98,7 @@ __all__ = [
     "Timeouts",
     "TokenExpiredError",
     "TransportError",
+    "UnknownFieldsError",
     "WebhookAuth",
     "WrongAuthTypeError",
     "__version__",

@@ -76,7 +76,17 @@ class GenerationResult:
 
 @attrs.frozen
 class Progress:
-    """Counts handed to ``on_progress`` after every change (a snapshot; keep it if you like)."""
+    """Counts handed to ``on_progress`` after every change (a snapshot; keep it if you like).
+
+    Attributes:
+        added: entities that have their document: created by
+            ``crm.documentgenerator.document.add`` in this run, or found again (journal,
+            lookup after an ambiguous or interrupted add).
+        ready: documents whose PDF conversion finished (successfully) in this run.
+        downloaded: PDFs saved in ``download_dir``.
+        failed: entities whose result carries an error.
+        skipped: entities a journal showed done by an earlier run.
+    """
 
     added: int = 0
     ready: int = 0
