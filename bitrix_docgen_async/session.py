@@ -74,7 +74,20 @@ class CommandResult:
 
 @attrs.define
 class ClientStats:
-    """Counters of what the client did (read them, do not set them)."""
+    """Counters of what the client did (read them, do not set them).
+
+    Attributes:
+        http_requests: HTTP requests to the portal that got an HTTP answer (REST calls,
+            ``batch`` requests and file downloads; a retry counts again).
+        batches: those of them that were ``batch`` requests (automatic or explicit); a call
+            sent alone is not a batch, so ``batches <= http_requests``.
+        commands: commands the portal answered, alone or inside a batch (50 in a full batch).
+        retries: commands sent again after a refusal or a failure that was safe to retry.
+        rate_limited: refusals by the portal's limits: 503 ``QUERY_LIMIT_EXCEEDED`` requests
+            and 429 ``OPERATION_TIME_LIMIT`` answers.
+        limiter_wait_s: seconds calls spent waiting for the client's own limiter, summed.
+        downloads: file downloads (GETs of ``*Machine`` URLs), also in ``http_requests``.
+    """
 
     http_requests: int = 0
     batches: int = 0
