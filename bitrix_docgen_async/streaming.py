@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -130,12 +131,14 @@ async def _get(client: DocgenClient, url: str) -> aiohttp.ClientResponse:
         failure: TransportError | None = None
         response: aiohttp.ClientResponse | None = None
         try:
-            response = await transport.session.get(
+            send = functools.partial(
+                transport.session.get,
                 url,
                 headers=headers,
                 allow_redirects=False,
                 timeout=transport._download_timeout,
             )
+            response = await session.tracer.download(url, send, lambda reply: reply.status)
         except (TimeoutError, aiohttp.ClientError) as exc:
             failure = _failure("GET", url, exc)
         if failure is not None or response is None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -32,6 +34,9 @@ class _Response(Protocol):
 
 
 _R = TypeVar("_R", bound=_Response)
+_T = TypeVar("_T")
+#: A REST method name: dotted words (``crm.documentgenerator.document.getPdf``).
+_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+")
 
 
 @attrs.frozen
@@ -126,10 +131,32 @@ class Tracer:
         payload: Mapping[str, Any],
         request: Callable[[], Awaitable[_R]],
     ) -> _R:
-        """Run ``request()`` (one HTTP request) between the two hooks; returns its result."""
+        """Run ``request()`` (one REST request) between the two hooks; returns its result."""
         if self.on_request is None and self.on_response is None:
             return await request()
-        commands = command_methods(method, payload)
+        return await self.trace(method, command_methods(method, payload), request, _status)
+
+    async def download(
+        self, url: str, request: Callable[[], Awaitable[_T]], status: Callable[[_T], int]
+    ) -> _T:
+        """Run ``request()`` (one GET of a ``*Machine`` URL) between the two hooks.
+
+        The record names the REST method the URL serves (``...document.getPdf``), nothing else
+        of it: the URL carries its own authorisation (docs/portal.md#machine-urls-and-downloads).
+        """
+        if self.on_request is None and self.on_response is None:
+            return await request()
+        method = download_method(url)
+        return await self.trace(method, (method,), request, status)
+
+    async def trace(
+        self,
+        method: str,
+        commands: tuple[str, ...],
+        request: Callable[[], Awaitable[_T]],
+        status: Callable[[_T], int],
+    ) -> _T:
+        """Run ``request()`` between the two hooks; ``status`` reads the HTTP status off it."""
         if self.on_request is not None:
             await _dispatch(self.on_request, RequestRecord(method, commands))
         started = self._clock()
@@ -143,9 +170,29 @@ class Tracer:
                 await _dispatch(self.on_response, record)
             raise
         if self.on_response is not None:
-            record = ResponseRecord(method, commands, response.status, self._clock() - started)
+            record = ResponseRecord(method, commands, status(response), self._clock() - started)
             await _dispatch(self.on_response, record)
         return response
+
+
+def _status(response: _Response) -> int:
+    return response.status
+
+
+def download_method(url: str) -> str:
+    """The REST method a machine URL serves (``crm.documentgenerator.document.getPdf``).
+
+    Only the path's last segment is kept, and only when it looks like a method name: the
+    segments before it (a webhook's code) and the query (the signed token) are secrets.
+    """
+    try:
+        last = urlsplit(url).path.rsplit("/", 1)[-1]
+    except ValueError:
+        return "download"
+    name = last.removesuffix(".json")
+    if _METHOD.fullmatch(name):
+        return name
+    return "download"
 
 
 #: The tracer of a client without hooks.

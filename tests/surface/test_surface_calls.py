@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
 from bitrix_docgen_async import (
     DocgenClient,
     EnvConfigError,
+    PollSchedule,
     RateLimit,
     RequestRecord,
     ResponseError,
@@ -112,8 +115,6 @@ async def test_the_cli_checks_values_by_default(
 
 
 async def main_async(argv: list[str]) -> int:
-    import asyncio
-
     return await asyncio.to_thread(main, argv)
 
 
@@ -223,7 +224,10 @@ async def test_call_into_a_model(portal: FakePortal) -> None:
 # -- tracing hooks ------------------------------------------------------------------------------
 
 
-async def test_one_record_per_http_request_and_no_secret(portal: FakePortal) -> None:
+@pytest.mark.portal(rate_limit=FAST, pdf_delay=0.0)
+async def test_one_record_per_http_request_and_no_secret(
+    portal: FakePortal, tmp_path: Path
+) -> None:
     template = portal.seed_template()
     requests: list[RequestRecord] = []
     responses: list[ResponseRecord] = []
@@ -235,19 +239,26 @@ async def test_one_record_per_http_request_and_no_secret(portal: FakePortal) -> 
         portal.webhook_url,
         rate_limit=FAST,
         retry=FAST_RETRY,
+        pdf_schedule=PollSchedule(min_conversion=0.0, interval=0.01),
         on_request=requests.append,
         on_response=on_response,
     ) as client:
-        import asyncio
-
         documents = await asyncio.gather(
             *(client.documents.add(template, 2, i, values={"Comment": "x"}) for i in range(1, 8))
         )
-        await client.documents.get(documents[0].id)
+        ready = await client.documents.wait_for_pdf(documents[:2], timeout=30)
+        await client.documents.download(ready[0], tmp_path)
+        async with client.documents.open(ready[1], "docx") as stream:
+            assert [chunk async for chunk in stream]
         await client.call("crm.documentgenerator.numerator.list")
-        sent = client.stats.http_requests - client.stats.downloads
-    assert len(requests) == len(responses) == sent == portal.stats.requests
-    assert sum(r.batch_size for r in responses) == portal.stats.commands
+        stats = client.stats
+    machine_urls = [
+        str(portal.documents[d.id][key])
+        for d in ready
+        for key in ("pdfUrlMachine", "downloadUrlMachine")
+    ]
+    assert len(requests) == len(responses) == stats.http_requests
+    assert stats.http_requests == portal.stats.requests  # machine URLs are /rest/ requests too
     for request, response in zip(requests, responses, strict=True):
         assert (request.method, request.commands) == (response.method, response.commands)
         assert response.status == 200 and response.duration >= 0 and response.error is None
@@ -258,10 +269,14 @@ async def test_one_record_per_http_request_and_no_secret(portal: FakePortal) -> 
     methods = [c for r in responses for c in r.commands]
     assert methods.count(ADD) == 7
     assert "crm.documentgenerator.numerator.list" in methods
+    assert "crm.documentgenerator.document.getPdf" in methods
+    assert "crm.documentgenerator.document.download" in methods
     dump = repr(requests) + repr(responses)
     code = portal.webhook_url.rstrip("/").rsplit("/", 1)[1]
     assert code and code not in dump
-    assert "/rest/" not in dump and "Comment" not in dump
+    assert "/rest/" not in dump and "Comment" not in dump and "token" not in dump
+    for url in machine_urls:
+        assert url and url.split("token=")[1][:12] not in dump
 
 
 async def test_a_hook_that_raises_never_fails_a_call(portal: FakePortal) -> None:
