@@ -168,7 +168,9 @@ class DocgenClient:
 
         Raises:
             EnvConfigError: no complete set of credentials (names the variables, no value).
+            TypeError: an option ``DocgenClient`` does not take (with the closest known one).
         """
+        check_option_names(options, where="DocgenClient.from_env")
         return client_from_env(cls, **options)
 
     async def __aenter__(self) -> DocgenClient:
