@@ -4,12 +4,17 @@ Start with :class:`DocgenClient` (``from_webhook`` or ``from_oauth``) inside ``a
 :mod:`bitrix_docgen_async.testing` has a fake portal for tests and demos.
 """
 
+import importlib
+
 from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async._version import __version__
 from bitrix_docgen_async.auth import OAuthAuth, OAuthTokens, WebhookAuth
 from bitrix_docgen_async.batch import Batch, BatchCall
+from bitrix_docgen_async.bulk import GenerationResult, Progress
 from bitrix_docgen_async.client import DocgenClient
+from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.env import EnvConfigError
 from bitrix_docgen_async.errors import (
     AccessDeniedError,
     ApiError,
@@ -39,10 +44,14 @@ from bitrix_docgen_async.errors import (
     ServerError,
     TokenExpiredError,
     TransportError,
+    UnknownFieldsError,
     WrongAuthTypeError,
 )
-from bitrix_docgen_async.limiter import Limiter, LimiterBackend, MemoryBackend
-from bitrix_docgen_async.session import ClientStats, CommandResult
+from bitrix_docgen_async.limiter import LimiterBackend
+from bitrix_docgen_async.options import ClientOptions
+from bitrix_docgen_async.session import ClientStats
+from bitrix_docgen_async.streaming import FileStream
+from bitrix_docgen_async.tracing import RequestRecord, ResponseRecord
 from bitrix_docgen_async.transport import Timeouts
 
 __all__ = [
@@ -53,20 +62,21 @@ __all__ = [
     "BatchCall",
     "BitrixError",
     "BitrixTimeoutError",
+    "ClientOptions",
     "ClientStateError",
     "ClientStats",
-    "CommandResult",
     "CommandSkippedError",
     "ConnectError",
     "DocgenClient",
     "DocumentLimitError",
     "DownloadError",
+    "EnvConfigError",
+    "FileStream",
+    "GenerationResult",
     "InvalidRequestError",
     "JournalError",
-    "Limiter",
     "LimiterBackend",
     "LimiterUnavailableError",
-    "MemoryBackend",
     "MethodNotFoundError",
     "NotFoundError",
     "OAuthAuth",
@@ -77,18 +87,38 @@ __all__ = [
     "OperationTimeLimitError",
     "OutcomeUnknownError",
     "OverloadError",
+    "PollSchedule",
     "PollTimeoutError",
+    "Progress",
     "QueryLimitExceededError",
     "RateLimit",
     "RateLimitedError",
     "RedirectError",
+    "RequestRecord",
     "ResponseError",
+    "ResponseRecord",
     "RetryPolicy",
     "ServerError",
     "Timeouts",
     "TokenExpiredError",
     "TransportError",
+    "UnknownFieldsError",
     "WebhookAuth",
     "WrongAuthTypeError",
     "__version__",
 ]
+
+# Engine internals: not part of the public surface (not in __all__), but still importable from
+# here for code written against earlier versions. Import them from their modules.
+_INTERNAL = {
+    "Limiter": "bitrix_docgen_async.limiter",
+    "MemoryBackend": "bitrix_docgen_async.limiter",
+    "CommandResult": "bitrix_docgen_async.session",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _INTERNAL.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bitrix_docgen_async' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

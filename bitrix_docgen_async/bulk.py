@@ -74,7 +74,10 @@ class GenerationResult:
         entity_id: the CRM item.
         document: its document (None if it could not be created or was done in an earlier run).
         pdf_path: where its PDF was saved, if downloading.
-        error: what went wrong, or None.
+        error: what went wrong, or None: a :class:`BitrixError` for anything the portal or the
+            transport caused (``UnknownFieldsError`` for ``check_values``), ``OSError`` for the
+            download folder, ``ValueError`` for a bad or repeated entity id or values; any other
+            ``Exception`` only for a bug, logged. Never a ``BaseException`` such as cancellation.
         skipped: done by an earlier run with the same journal (or, with a shared journal,
             being done by another worker right now).
         document_id: the document's id (also known for skipped entities).
@@ -83,7 +86,7 @@ class GenerationResult:
     entity_id: int
     document: Document | None = None
     pdf_path: Path | None = None
-    error: BaseException | None = None
+    error: Exception | None = None
     skipped: bool = False
     document_id: int | None = None
 

@@ -10,25 +10,30 @@ import asyncio
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, Unpack, overload
 
 import aiohttp
 
 from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async.auth import DEFAULT_OAUTH_URL, Auth, OAuthAuth, TokenStore, WebhookAuth
 from bitrix_docgen_async.batch import Batch
+from bitrix_docgen_async.calls import structure_result
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.download import Downloader
+from bitrix_docgen_async.env import client_from_env
 from bitrix_docgen_async.errors import ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
+from bitrix_docgen_async.options import ClientOptions, check_option_names
 from bitrix_docgen_async.polling import PdfPoller
 from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
 from bitrix_docgen_async.session import ClientStats, CommandResult, Session, check_options
+from bitrix_docgen_async.tracing import RequestHook, ResponseHook, Tracer
 from bitrix_docgen_async.transport import Timeouts, Transport
 
 __all__ = ["DocgenClient"]
 
+_M = TypeVar("_M")
 _STANDARD = RateLimit.standard()
 _BUDGET = OperatingBudget()
 
@@ -59,6 +64,10 @@ class DocgenClient:
             the call has its own), so that the queue bound with the same key does not record
             the changes this client makes.
         clock, sleep: injected in tests.
+        on_request, on_response: tracing hooks called before and after every HTTP request
+            with a :class:`~bitrix_docgen_async.tracing.RequestRecord` /
+            :class:`~bitrix_docgen_async.tracing.ResponseRecord` (methods, batch size,
+            status, duration; never a secret).
     """
 
     def __init__(
@@ -78,6 +87,8 @@ class DocgenClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         auth_connector: str | None = None,
+        on_request: RequestHook | None = None,
+        on_response: ResponseHook | None = None,
     ) -> None:
         check_options(linger, batch_time_target)
         if auth_connector is not None and not (
@@ -95,6 +106,7 @@ class DocgenClient:
         self._retry = retry
         self._pdf_schedule = pdf_schedule or PollSchedule()
         self._clock = clock
+        self._tracer = Tracer(on_request, on_response, clock=clock)
         self._poller: PdfPoller | None = None
         self.downloader = Downloader(self, concurrency=download_concurrency)
         self._session: Session | None = None
@@ -112,11 +124,15 @@ class DocgenClient:
         return f"DocgenClient({self.auth!r})"
 
     @classmethod
-    def from_webhook(cls, url: str, **options: Any) -> DocgenClient:
+    def from_webhook(cls, url: str, **options: Unpack[ClientOptions]) -> DocgenClient:
         """A client for an incoming webhook URL ``https://{portal}/rest/{user_id}/{code}/``.
 
         The code in the URL is a secret: it never appears in logs, reprs or errors.
+
+        Raises:
+            TypeError: an option ``DocgenClient`` does not take (with the closest known one).
         """
+        check_option_names(options, where="DocgenClient.from_webhook")
         return cls(WebhookAuth(url), **options)
 
     @classmethod
@@ -130,7 +146,7 @@ class DocgenClient:
         client_secret: str,
         token_store: TokenStore | None = None,
         oauth_url: str = DEFAULT_OAUTH_URL,
-        **options: Any,
+        **options: Unpack[ClientOptions],
     ) -> DocgenClient:
         """A client for an OAuth application; the token is refreshed on ``expired_token``.
 
@@ -139,7 +155,11 @@ class DocgenClient:
                 ``https://portal.bitrix24.com/rest/``.
             token_store: awaited with every new token pair; persist it there.
             oauth_url: the authorization server's token endpoint.
+
+        Raises:
+            TypeError: an option ``DocgenClient`` does not take (with the closest known one).
         """
+        check_option_names(options, where="DocgenClient.from_oauth")
         auth = OAuthAuth(
             client_endpoint=client_endpoint,
             access_token=access_token,
@@ -150,6 +170,19 @@ class DocgenClient:
             oauth_url=oauth_url,
         )
         return cls(auth, **options)
+
+    @classmethod
+    def from_env(cls, **options: Unpack[ClientOptions]) -> DocgenClient:
+        """A client for ``BITRIX_WEBHOOK_URL``, or else ``BITRIX_CLIENT_ENDPOINT``,
+        ``BITRIX_ACCESS_TOKEN``, ``BITRIX_REFRESH_TOKEN``, ``BITRIX_CLIENT_ID`` and
+        ``BITRIX_CLIENT_SECRET`` (an OAuth application).
+
+        Raises:
+            EnvConfigError: no complete set of credentials (names the variables, no value).
+            TypeError: an option ``DocgenClient`` does not take (with the closest known one).
+        """
+        check_option_names(options, where="DocgenClient.from_env")
+        return client_from_env(cls, **options)
 
     async def __aenter__(self) -> DocgenClient:
         if self._session is not None:
@@ -164,6 +197,7 @@ class DocgenClient:
             retry=self._retry,
         )
         self._stats = self._session.stats
+        self._session.tracer = self._tracer
         self._session.start()
         return self
 
@@ -203,11 +237,33 @@ class DocgenClient:
         """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads."""
         return self._stats
 
+    @overload
     async def call(
         self,
         method: str,
         params: Mapping[str, Any] | None = None,
         *,
+        idempotent: bool | None = None,
+    ) -> Any: ...
+
+    @overload
+    async def call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        into: type[_M],
+        key: str | None = None,
+        idempotent: bool | None = None,
+    ) -> _M: ...
+
+    async def call(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        into: type[_M] | None = None,
+        key: str | None = None,
         idempotent: bool | None = None,
     ) -> Any:
         """Call any REST method and return its ``result`` (batched with concurrent calls).
@@ -215,14 +271,19 @@ class DocgenClient:
         Args:
             method: e.g. ``crm.documentgenerator.numerator.list``.
             params: its parameters, as the docs list them.
+            into: a model (e.g. ``Numerator``) to structure the result into with the library's
+                converter; the result is then typed as that model.
+            key: with ``into``, the key the result is wrapped in (``"numerator"``).
             idempotent: whether it may be sent again after an ambiguous failure (default: known
                 reads may, anything else may not).
 
         Raises:
             ApiError: the portal's error for this call (a subclass per kind).
             OutcomeUnknownError: a write failed ambiguously and was not retried.
+            ResponseError: with ``into``, the result does not fit the model.
         """
-        return (await self.call_full(method, params, idempotent=idempotent)).result
+        result = (await self.call_full(method, params, idempotent=idempotent)).result
+        return result if into is None else structure_result(result, into, key=key, method=method)
 
     async def call_full(
         self,

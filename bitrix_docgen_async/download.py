@@ -225,7 +225,11 @@ class Downloader:
             file, temp = _open_part(folder, doc_id)
             try:
                 with file:
-                    status, _ = await client.session.transport.download(url, file, headers)
+                    status, _ = await client.session.tracer.download(
+                        url,
+                        lambda: client.session.transport.download(url, file, headers),
+                        lambda reply: reply[0],
+                    )
                     client.stats.http_requests += 1
                     client.stats.downloads += 1
                     if status != 200:

@@ -17,7 +17,7 @@ own constructor needs nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "ServerError",
     "TokenExpiredError",
     "TransportError",
+    "UnknownFieldsError",
     "WrongAuthTypeError",
 ]
 
@@ -349,3 +350,29 @@ class JournalError(BitrixError):
     document that is not the entity's, or the file is damaged. The message names the journal
     file and the reason, never a webhook code or token.
     """
+
+
+class UnknownFieldsError(BitrixError, ValueError):
+    """``values`` name fields the template does not have (``check_values=True``).
+
+    Raised before anything is generated. The portal itself accepts such values silently and
+    renders the document without them.
+
+    Attributes:
+        template_id: the template the values were checked against.
+        unknown: the value names the template has no field for, sorted.
+        suggestions: for each unknown name, the closest field names the template has (maybe none).
+    """
+
+    def __init__(
+        self, template_id: int, unknown: Sequence[str], suggestions: Mapping[str, Sequence[str]]
+    ) -> None:
+        self.template_id = template_id
+        self.unknown = tuple(unknown)
+        self.suggestions = {name: tuple(close) for name, close in suggestions.items()}
+        parts = []
+        for name in self.unknown:
+            close = self.suggestions.get(name, ())
+            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+            parts.append(f"{name!r}{hint}")
+        super().__init__(f"template {template_id} has no field " + ", ".join(parts))

@@ -49,6 +49,7 @@ from bitrix_docgen_async.errors import (
     TransportError,
 )
 from bitrix_docgen_async.limiter import Limiter
+from bitrix_docgen_async.tracing import NO_TRACER, Tracer
 from bitrix_docgen_async.transport import HttpResponse, Transport, origin_of
 
 __all__ = ["ClientStats", "CommandResult", "Session"]
@@ -73,7 +74,20 @@ class CommandResult:
 
 @attrs.define
 class ClientStats:
-    """Counters of what the client did (read them, do not set them)."""
+    """Counters of what the client did (read them, do not set them).
+
+    Attributes:
+        http_requests: HTTP requests to the portal that got an HTTP answer (REST calls,
+            ``batch`` requests and file downloads; a retry counts again).
+        batches: those of them that were ``batch`` requests (automatic or explicit); a call
+            sent alone is not a batch, so ``batches <= http_requests``.
+        commands: commands the portal answered, alone or inside a batch (50 in a full batch).
+        retries: commands sent again after a refusal or a failure that was safe to retry.
+        rate_limited: refusals by the portal's limits: 503 ``QUERY_LIMIT_EXCEEDED`` requests
+            and 429 ``OPERATION_TIME_LIMIT`` answers.
+        limiter_wait_s: seconds calls spent waiting for the client's own limiter, summed.
+        downloads: file downloads (GETs of ``*Machine`` URLs), also in ``http_requests``.
+    """
 
     http_requests: int = 0
     batches: int = 0
@@ -127,6 +141,8 @@ def check_options(linger: float, batch_time_target: float) -> None:
 
 class Session:
     """Batches, paces and retries calls over one transport. Owned by ``DocgenClient``."""
+
+    tracer: Tracer = NO_TRACER  # the client's hooks (tracing.py): set by DocgenClient
 
     def __init__(
         self,
@@ -338,7 +354,10 @@ class Session:
         """
         body = encode_form_body(payload)  # the batch commands' encoder: one wire form
         try:
-            response = await self.transport.post_form(self.auth.url_for(method), body)
+            url = self.auth.url_for(method)
+            response = await self.tracer.send(
+                method, payload, lambda: self.transport.post_form(url, body)
+            )
         except (TransportError, ResponseError) as exc:  # ResponseError: a reply over the cap
             raise _Ambiguous(exc) from None
         self.stats.http_requests += 1

@@ -24,14 +24,13 @@ from bitrix_docgen_async.cli.ranges import entity_type_name
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import RateLimit
-from bitrix_docgen_async.errors import BitrixError, JournalError, NotFoundError
+from bitrix_docgen_async.env import OAUTH_ENV, WEBHOOK_ENV, EnvConfigError, read_env
+from bitrix_docgen_async.errors import BitrixError, JournalError, NotFoundError, UnknownFieldsError
 from bitrix_docgen_async.journal import check_journal_file
 from bitrix_docgen_async.models import Document
 
 __all__ = ["WEBHOOK_ENV", "download", "generate", "wait", "webhook_client"]
 
-#: The environment variable read when ``--webhook`` is not given.
-WEBHOOK_ENV = "BITRIX_WEBHOOK_URL"
 #: Tables list every item up to this many; beyond it only the ones that went wrong.
 _FULL_TABLE = 100
 #: Failures kept for the report of a bulk run (the rest are only counted).
@@ -41,24 +40,49 @@ _DOWNLOAD_WINDOW = 400
 
 
 def webhook_client(args: argparse.Namespace, **options: Any) -> DocgenClient:
-    """A client for the webhook of ``--webhook`` or ``$BITRIX_WEBHOOK_URL``.
+    """A client for ``--webhook``, or the environment as ``DocgenClient.from_env`` reads it.
+
+    ``$BITRIX_WEBHOOK_URL``, or else an OAuth application's ``BITRIX_CLIENT_ENDPOINT``,
+    ``BITRIX_ACCESS_TOKEN``, ``BITRIX_REFRESH_TOKEN``, ``BITRIX_CLIENT_ID`` and
+    ``BITRIX_CLIENT_SECRET`` (a refreshed token lives as long as the command).
 
     Args:
         args: the parsed command line (``webhook``, ``plan``, ``prog``).
         options: more ``DocgenClient`` keyword arguments.
 
     Raises:
-        UsageError: no webhook, or not a webhook URL (the message never shows it).
+        UsageError: no credentials, or not a webhook URL (the message never shows a value).
     """
-    url = (args.webhook or os.environ.get(WEBHOOK_ENV, "")).strip()
-    if not url:
-        raise UsageError(f"no webhook: pass --webhook URL or set {WEBHOOK_ENV}", prog=args.prog)
+    plan = RateLimit.enterprise() if args.plan == "enterprise" else RateLimit.standard()
+    url = (args.webhook or "").strip()
     try:
-        auth = WebhookAuth(url)
+        if url:
+            return DocgenClient(WebhookAuth(url), rate_limit=plan, **options)
+        credentials = read_env()
+        if credentials.webhook_url is not None:
+            return DocgenClient(WebhookAuth(credentials.webhook_url), rate_limit=plan, **options)
+    except EnvConfigError as exc:
+        if any(os.environ.get(name) for name in OAUTH_ENV.values()):
+            raise UsageError(f"{exc}; or pass --webhook URL", prog=args.prog) from None
+        raise UsageError(
+            f"no webhook: pass --webhook URL or set {WEBHOOK_ENV} "
+            f"(or {', '.join(OAUTH_ENV.values())} for an OAuth application)",
+            prog=args.prog,
+        ) from None
     except ValueError as exc:
         raise UsageError(str(exc), prog=args.prog) from None
-    plan = RateLimit.enterprise() if args.plan == "enterprise" else RateLimit.standard()
-    return DocgenClient(auth, rate_limit=plan, **options)
+    oauth = credentials.oauth
+    if oauth is None:  # read_env gives one or the other
+        raise UsageError(f"no webhook: pass --webhook URL or set {WEBHOOK_ENV}", prog=args.prog)
+    return DocgenClient.from_oauth(
+        client_endpoint=oauth.client_endpoint,
+        access_token=oauth.access_token,
+        refresh_token=oauth.refresh_token,
+        client_id=oauth.client_id,
+        client_secret=oauth.client_secret,
+        rate_limit=plan,
+        **options,
+    )
 
 
 def _problem(error: BaseException) -> str:
@@ -121,11 +145,17 @@ async def generate(args: argparse.Namespace) -> int:
                         journal=args.journal,
                         on_progress=live.on_progress,
                         pdf_timeout=args.pdf_timeout,
+                        check_values=args.check_values,
                     )
                 ) as stream,
             ):
                 async for result in stream:
                     _tally(counts, failures, result, wait_pdf)
+        except UnknownFieldsError as exc:
+            # Checked against template.getfields before any add: nothing was generated.
+            raise UsageError(
+                f"{exc} (--no-check-values sends them anyway)", prog=args.prog
+            ) from None
         except asyncio.CancelledError:
             hint = (
                 f"the journal {args.journal} is consistent: run the same command to resume"

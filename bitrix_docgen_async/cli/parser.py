@@ -108,6 +108,12 @@ def _add_portal_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="JSON",
         help='placeholder values for every document: {"Comment": "x"} or @file.json',
     )
+    gen.add_argument(
+        "--no-check-values",
+        dest="check_values",
+        action="store_false",
+        help="send --values without checking their names against the template's fields",
+    )
     gen.add_argument("--wait-pdf", action="store_true", help="wait for the PDFs")
     gen.add_argument("--out", metavar="DIR", help="save the PDFs there (implies --wait-pdf)")
     gen.add_argument("--journal", metavar="FILE", help="SQLite journal: resume without duplicates")

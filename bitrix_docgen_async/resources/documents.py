@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import functools
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
@@ -18,6 +20,7 @@ from bitrix_docgen_async.core.convert import structure, structure_fields
 from bitrix_docgen_async.core.pdf import PdfSince
 from bitrix_docgen_async.download import Kind
 from bitrix_docgen_async.errors import OutcomeUnknownError
+from bitrix_docgen_async.fieldcheck import FieldChecker
 from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.models import Document, FieldDescription, Page
 from bitrix_docgen_async.polling import iter_ready
@@ -25,6 +28,7 @@ from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
 from bitrix_docgen_async.resources.listing import Listing
 from bitrix_docgen_async.resources.reconcile import KeyedLocks, find_added
 from bitrix_docgen_async.session import CommandResult
+from bitrix_docgen_async.streaming import DEFAULT_CHUNK, FileStream, open_file
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
@@ -47,6 +51,11 @@ class Documents(Resource):
         # one never adopts the document another made.
         self._adding = KeyedLocks()
 
+    @functools.cached_property
+    def field_checker(self) -> FieldChecker:
+        """Each template's field names, read once for ``check_values`` (per client)."""
+        return FieldChecker(self._client)
+
     async def add(
         self,
         template_id: int,
@@ -58,6 +67,7 @@ class Documents(Resource):
         fields: Mapping[str, Any] | None = None,
         reconcile: bool = False,
         reconcile_delay: float = 2.0,
+        check_values: bool = False,
     ) -> Document:
         """Generate a document (``crm.documentgenerator.document.add``).
 
@@ -83,10 +93,15 @@ class Documents(Resource):
             reconcile: resolve an ambiguous failure by looking the document up (see above).
             reconcile_delay: seconds between a lookup that found nothing and the second one (an
                 add still running on the portal shows up a moment later).
+            check_values: check the names in ``values`` against the template's fields first
+                (``crm.documentgenerator.template.getfields``, read once per template and
+                client); the portal itself ignores an unknown name silently.
 
         Raises:
             OutcomeUnknownError: without ``reconcile``, after an ambiguous failure; with it,
                 when three sends failed ambiguously and no lookup found a document.
+            UnknownFieldsError: with ``check_values``, a name in ``values`` is no field of the
+                template (the closest field names are in the error); nothing was added.
         """
         params: dict[str, Any] = {
             "templateId": check.positive_id("template_id", template_id),
@@ -98,6 +113,8 @@ class Documents(Resource):
             params["values"] = check.optional_mapping("values", values)
         if fields:
             params["fields"] = check.optional_mapping("fields", fields)
+        if check_values:
+            await self.field_checker.check(template_id, entity_type_id, values)
         if not check.flag("reconcile", reconcile):
             return await self._one(PREFIX + "document.add", params, "document", Document)
         if not reconcile_delay >= 0:
@@ -291,6 +308,7 @@ class Documents(Resource):
         max_in_flight: int = 200,
         pdf_timeout: float = 600.0,
         reconcile_delay: float = 2.0,
+        check_values: bool = False,
     ) -> AsyncIterator[GenerationResult]:
         """Generate one document per entity (and wait for / download the PDFs), streaming results.
 
@@ -326,7 +344,26 @@ class Documents(Resource):
             pdf_timeout: seconds to wait for one document's PDF.
             reconcile_delay: after an ambiguous add that the lookup did not find, wait this long
                 and look again before adding once more.
+            check_values: check the names in ``values`` against the template's fields
+                (``crm.documentgenerator.template.getfields``, read once). A mapping is checked
+                before anything is added: the iterator raises :class:`UnknownFieldsError` on its
+                first step. What a function returns is checked per entity: an unknown name is
+                that entity's error.
         """
+        if check_values:
+            return self._checked_run(
+                template_id=template_id,
+                entity_type_id=entity_type_id,
+                entity_ids=entity_ids,
+                values=values,
+                wait_pdf=wait_pdf,
+                download_dir=download_dir,
+                journal=journal,
+                on_progress=on_progress,
+                max_in_flight=max_in_flight,
+                pdf_timeout=pdf_timeout,
+                reconcile_delay=reconcile_delay,
+            )
         return generate_many(
             self._client,
             template_id=template_id,
@@ -341,6 +378,48 @@ class Documents(Resource):
             pdf_timeout=pdf_timeout,
             reconcile_delay=reconcile_delay,
         )
+
+    async def _checked_run(
+        self, *, template_id: int, entity_type_id: int, values: Values | None, **run: Any
+    ) -> AsyncIterator[GenerationResult]:
+        checker = self.field_checker
+        if callable(values):
+            values = checker.checked(template_id, entity_type_id, values)
+        else:
+            await checker.check(template_id, entity_type_id, values)
+        results = generate_many(
+            self._client,
+            template_id=template_id,
+            entity_type_id=entity_type_id,
+            values=values,
+            **run,
+        )
+        try:
+            async for result in results:
+                yield result
+        finally:
+            close = getattr(results, "aclose", None)  # an async generator: end its run now
+            if close is not None:
+                await close()
+
+    def open(
+        self, document: Document | int, kind: Kind = "pdf", *, chunk_size: int = DEFAULT_CHUNK
+    ) -> contextlib.AbstractAsyncContextManager[FileStream]:
+        """Stream a document's PDF, .docx or image without a file: ``async with`` it.
+
+        ``async with client.documents.open(doc, "pdf") as stream:`` gives a
+        :class:`~bitrix_docgen_async.streaming.FileStream` with ``content_type`` and ``length``;
+        ``async for chunk in stream`` yields the bytes (memory stays flat whatever the size).
+        Paced and retried like :meth:`download`: the GET of the ``*Machine`` URL takes a
+        request token, a stale URL is refreshed with ``crm.documentgenerator.document.get``,
+        and the first bytes must be the kind asked for before the block is entered.
+
+        Raises:
+            DownloadError: no file yet (or the conversion failed), the portal refused, or it
+                answered 200 with something else than the file.
+            TransportError: the connection broke while the chunks were being read.
+        """
+        return open_file(self._client, document, kind, chunk_size=chunk_size)
 
     def iter_pdf_ready(
         self, documents: Iterable[Document | int], *, timeout: float | None = 300.0

@@ -1,7 +1,9 @@
 """The docgen side of :class:`FakePortal` that tests use directly: seeding and read-only views.
 
 ``seed_template``/``seed_document`` store what ``template.add``/``document.add`` would, without
-a request; ``templates``/``documents`` show the stored records in their ``get`` shapes;
+a request; ``templates``/``documents`` show the stored records in their raw ``get`` shapes (the
+wire, camelCase: what a test of the portal or the converter asserts on) and ``models`` shows
+them as the client's models (``model_views.py``);
 ``document_file``/``template_file`` give the exact bytes the machine URLs serve; and
 ``bindings_for``/``pending_events`` are the hook of event delivery.
 """
@@ -16,6 +18,7 @@ from bitrix_docgen_async.testing.documents import create_document, register_docu
 from bitrix_docgen_async.testing.downloads import UrlSigner, register_downloads
 from bitrix_docgen_async.testing.events import register_events
 from bitrix_docgen_async.testing.files import build_docx
+from bitrix_docgen_async.testing.model_views import PortalModels
 from bitrix_docgen_async.testing.numerators import store_numerator
 from bitrix_docgen_async.testing.offline import register_offline
 from bitrix_docgen_async.testing.records import EventBinding, PendingEvent
@@ -145,6 +148,11 @@ class DocgenPortal:
     def documents(self) -> Mapping[int, dict[str, Any]]:
         """Stored documents by id, as ``document.get`` shows them to the webhook."""
         return _View(self.state.documents, lambda r: document_wire(self._view_context(), r, "get"))
+
+    @property
+    def models(self) -> PortalModels:
+        """``documents``, ``templates`` and ``numerators`` as the client's models."""
+        return PortalModels(cast("FakePortal", self))
 
     def document_file(self, document_id: int, kind: str = "docx") -> bytes:
         """The bytes a document's ``docx``, ``pdf`` or ``image`` URL serves.

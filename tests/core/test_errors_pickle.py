@@ -65,6 +65,7 @@ SAMPLES: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "UsageError": (("bad option",), {"prog": "bitrix-docgen generate"}),
     "InvalidEventError": (("data[FIELDS][ID]", "not a decimal integer"), {}),
     "UnknownEventError": (("ONCRMDEALADD",), {}),
+    "UnknownFieldsError": ((5, ["Coment"], {"Coment": ["Comment"]}), {}),
     "PortalError": (("100", "Template not found", 400), {}),
     "OfflineEventsUnavailableError": (("rest_offline_extended", "no confirm mode"), {}),
 }
