@@ -36,6 +36,7 @@ class ClientOptions(TypedDict, total=False):
     retry: RetryPolicy
     pdf_schedule: PollSchedule | None
     download_concurrency: int
+    auth_connector: str | None
     clock: Clock
     sleep: Sleep
     on_request: RequestHook | None
