@@ -4,12 +4,12 @@ Start with :class:`DocgenClient` (``from_webhook`` or ``from_oauth``) inside ``a
 :mod:`bitrix_docgen_async.testing` has a fake portal for tests and demos.
 """
 
-from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async._version import __version__
 from bitrix_docgen_async.auth import OAuthAuth, OAuthTokens, WebhookAuth
 from bitrix_docgen_async.batch import Batch, BatchCall
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.core.retry import RetryPolicy
 from bitrix_docgen_async.errors import (
     AccessDeniedError,
     ApiError,

@@ -7,6 +7,7 @@ It wires a transport, an auth, a limiter and the batching session together; reso
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -20,12 +21,19 @@ from bitrix_docgen_async.batch import Batch
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.download import Downloader
-from bitrix_docgen_async.errors import ClientStateError
+from bitrix_docgen_async.errors import BitrixTimeoutError, ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
 from bitrix_docgen_async.polling import PdfPoller
 from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
-from bitrix_docgen_async.session import ClientStats, CommandResult, Session, check_options
-from bitrix_docgen_async.transport import Timeouts, Transport
+from bitrix_docgen_async.session import (
+    UNSET,
+    ClientStats,
+    CommandResult,
+    Session,
+    Unset,
+    check_options,
+)
+from bitrix_docgen_async.transport import AiohttpTransport, Timeouts, Transport
 
 __all__ = ["DocgenClient"]
 
@@ -54,7 +62,14 @@ class DocgenClient:
         pdf_schedule: when to look at documents waiting for their PDF (first look 8 s after
             creation by default).
         download_concurrency: how many file downloads run at once.
-        clock, sleep: injected in tests.
+        queue_timeout: seconds a call may wait to *start* (for a request token or operating
+            budget) before it fails with :class:`RateLimitedError` (``retry_after`` set) and is
+            never sent. ``None`` (the default) waits as long as the limits require, which bulk
+            work wants (a spent ``document.add`` budget frees within 10 minutes); services that
+            answer users should set a few seconds, per client or per call with
+            :meth:`with_options`.
+        transport: the HTTP seam (an :class:`AiohttpTransport` by default; tests pass a fake).
+        clock, sleep: injected in tests (every timed part of the client uses them).
     """
 
     def __init__(
@@ -71,21 +86,31 @@ class DocgenClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
         pdf_schedule: PollSchedule | None = None,
         download_concurrency: int = 8,
+        queue_timeout: float | None = None,
+        transport: Transport | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        check_options(linger, batch_time_target)
+        check_options(linger, batch_time_target, queue_timeout)
         self.auth = auth
-        self._transport = Transport(http_session, timeouts=timeouts)
+        self._transport: Transport = transport or AiohttpTransport(http_session, timeouts=timeouts)
         self._limiter = limiter or Limiter.in_memory(
             rate_limit, operating_budget, clock=clock, sleep=sleep
         )
-        self._session_options = {"linger": linger, "batch_time_target": batch_time_target}
+        self._linger = float(linger)
+        self._batch_time_target = float(batch_time_target)
+        self._queue_timeout = queue_timeout
+        self._call_queue_timeout: float | Unset | None = UNSET
+        self._call_timeout: float | None = None
         self._retry = retry
         self._pdf_schedule = pdf_schedule or PollSchedule()
         self._clock = clock
+        self._download_concurrency = download_concurrency
+        self._root = self
         self._poller: PdfPoller | None = None
-        self.downloader = Downloader(self, concurrency=download_concurrency)
+        # Made again on every __aenter__: its semaphore belongs to the loop that opens the
+        # client (a client used under a second asyncio.run() must not reuse the first one's).
+        self._downloader = Downloader(self, concurrency=download_concurrency)
         self._session: Session | None = None
         self._stats = ClientStats()
         #: ``crm.documentgenerator.document.*``
@@ -141,16 +166,20 @@ class DocgenClient:
         return cls(auth, **options)
 
     async def __aenter__(self) -> DocgenClient:
+        if self._root is not self:
+            raise ClientStateError("a view from with_options() is opened by its client")
         if self._session is not None:
             raise ClientStateError("the client is already open")
         await self._transport.open()
+        self._downloader = Downloader(self, concurrency=self._download_concurrency)
         self._session = Session(
             self._transport,
             self.auth,
             self._limiter,
-            linger=float(self._session_options["linger"]),
-            batch_time_target=float(self._session_options["batch_time_target"]),
+            linger=self._linger,
+            batch_time_target=self._batch_time_target,
             retry=self._retry,
+            queue_timeout=self._queue_timeout,
         )
         self._stats = self._session.stats
         self._session.start()
@@ -162,35 +191,79 @@ class DocgenClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._root is not self:
+            raise ClientStateError("a view from with_options() is closed by its client")
         session, self._session = self._session, None
         poller, self._poller = self._poller, None
         try:
             if poller is not None:
-                await poller.close()
+                await poller.close()  # fails every waiter with ClientStateError
             if session is not None:
                 await session.close()
         finally:
             await self._transport.close()
 
+    def with_options(
+        self,
+        *,
+        queue_timeout: float | Unset | None = UNSET,
+        timeout: float | Unset | None = UNSET,
+    ) -> DocgenClient:
+        """A view of this client whose calls use other bounds; it shares the open session.
+
+        Args:
+            queue_timeout: seconds a call may wait to start before it fails with
+                :class:`RateLimitedError` (never sent); ``None`` waits as long as needed.
+            timeout: seconds a call may take in all (queue and request); past it the caller
+                gets :class:`BitrixTimeoutError`. A call that had not started is never sent;
+                one whose request had started may still execute on the portal.
+
+        The view is not opened or closed itself: use it inside the client's ``async with``.
+        """
+        if queue_timeout is not UNSET and queue_timeout is not None:
+            check_options(self._linger, self._batch_time_target, queue_timeout)
+        if timeout is not UNSET and timeout is not None:
+            check_options(self._linger, self._batch_time_target, timeout)
+        view = copy.copy(self)
+        if queue_timeout is not UNSET:
+            view._call_queue_timeout = queue_timeout
+        if timeout is not UNSET:
+            view._call_timeout = timeout
+        view.documents = Documents(view)
+        view.templates = Templates(view)
+        view.numerators = Numerators(view)
+        view.events = Events(view)
+        return view
+
     @property
     def session(self) -> Session:
         """The open session; raises :class:`ClientStateError` outside ``async with``."""
-        if self._session is None:
+        session = self._root._session
+        if session is None:
             raise ClientStateError("the client is not open: use it inside 'async with'")
-        return self._session
+        return session
+
+    @property
+    def downloader(self) -> Downloader:
+        """The downloads of this client (bounded concurrency)."""
+        return self._root._downloader
 
     @property
     def pdf_poller(self) -> PdfPoller:
         """The one loop that polls every document waiting for its PDF."""
-        self.session  # noqa: B018 - raises ClientStateError outside 'async with'
-        if self._poller is None:
-            self._poller = PdfPoller(self, self._pdf_schedule, clock=self._clock)
-        return self._poller
+        root = self._root
+        root.session  # noqa: B018 - raises ClientStateError outside 'async with'
+        if root._poller is None:
+            root._poller = PdfPoller(root, root._pdf_schedule, clock=root._clock)
+        return root._poller
 
     @property
     def stats(self) -> ClientStats:
-        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads."""
-        return self._stats
+        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads,
+        budget_wait_s, queue_depth, budget_left_s."""
+        stats = self._root._stats
+        stats.budget_left_s = dict(self._limiter.budget_left)
+        return stats
 
     async def call(
         self,
@@ -221,7 +294,18 @@ class DocgenClient:
         idempotent: bool | None = None,
     ) -> CommandResult:
         """Like :meth:`call`, but with ``total``, ``next`` and the ``time`` block."""
-        return await self.session.call(method, params, idempotent=idempotent)
+        call = self.session.call(
+            method, params, idempotent=idempotent, queue_timeout=self._call_queue_timeout
+        )
+        if self._call_timeout is None:
+            return await call
+        try:
+            async with asyncio.timeout(self._call_timeout):
+                return await call
+        except TimeoutError:
+            raise BitrixTimeoutError(
+                f"{method}: no result within timeout={self._call_timeout:g} s"
+            ) from None
 
     def batch(self, *, halt: bool = False) -> Batch:
         """An explicit batch whose commands may refer to each other's results."""

@@ -21,6 +21,7 @@ import attrs
 from bitrix_docgen_async.core.pdf import PdfState, PollSchedule, pdf_state
 from bitrix_docgen_async.errors import (
     BitrixError,
+    ClientStateError,
     PollTimeoutError,
     ResponseError,
     TransportError,
@@ -128,10 +129,14 @@ class PdfPoller:
         return pending
 
     async def close(self) -> None:
-        """Stop the loop (pending watchers keep what they have)."""
+        """Stop the loop; every watcher still waiting fails with :class:`ClientStateError`."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        watches, self._watches = self._watches, {}
+        for doc_id, watch in watches.items():
+            for queue in watch.queues:
+                queue.put_nowait((doc_id, ClientStateError("the client was closed")))
 
     async def _run(self) -> None:
         while self._watches:

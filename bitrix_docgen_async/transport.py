@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,7 +26,7 @@ from bitrix_docgen_async.errors import (
     TransportError,
 )
 
-__all__ = ["HttpResponse", "Timeouts", "Transport"]
+__all__ = ["AiohttpTransport", "HttpResponse", "Timeouts", "Transport"]
 
 log = logging.getLogger("bitrix_docgen_async.transport")
 
@@ -77,7 +77,33 @@ def _failure(verb: str, host: str, exc: BaseException) -> TransportError:
     return TransportError(f"{verb} to {host} failed: {type(exc).__name__}")
 
 
-class Transport:
+class Transport(Protocol):
+    """What the session, auth and downloads need from HTTP (the seam tests replace).
+
+    :class:`AiohttpTransport` is the implementation; a test passes any object with these.
+    """
+
+    user_agent: str
+
+    async def open(self) -> None:
+        """Get ready to send (inside the running event loop)."""
+
+    async def close(self) -> None:
+        """Release what :meth:`open` acquired."""
+
+    async def post_json(self, url: str, payload: Mapping[str, Any]) -> HttpResponse:
+        """POST a REST call or ``batch``; follow a moved portal."""
+
+    async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:
+        """GET (the OAuth token endpoint)."""
+
+    async def download(
+        self, url: str, file: BinaryIO, headers: Mapping[str, str], *, chunk_size: int = 1 << 16
+    ) -> tuple[int, Mapping[str, str]]:
+        """Stream a 200 body into ``file``; return the status and headers."""
+
+
+class AiohttpTransport:
     """Owns (or borrows) one ``aiohttp.ClientSession``.
 
     Args:
