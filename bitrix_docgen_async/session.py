@@ -108,6 +108,7 @@ class Session:
         self._changed = asyncio.Event()
         self._full = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._sending = 0  # requests in flight, counted down inside the task (no callback lag)
         self._timers: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
@@ -224,7 +225,7 @@ class Session:
                 if not self.queue:
                     await self._changed.wait()
                     continue
-                if self.linger > 0 and self._in_flight and len(self.queue) < MAX_BATCH:
+                if self.linger > 0 and self._sending and len(self.queue) < MAX_BATCH:
                     await self._pause(self.linger, self._full)  # share a batch with others
                 self._full.clear()
                 await self.limiter.acquire()
@@ -270,6 +271,8 @@ class Session:
 
     async def _expire(self) -> None:
         """Fail the queued calls whose ``queue_timeout`` has passed; they are never sent."""
+        if self.queue.next_deadline() is None:
+            return
         for command in list(self.queue.expired(self._now())):
             hint = await self.limiter.wait_hint(command.billing_key)
             retry_after = hint if hint is not None and hint > 0 else _IDLE
@@ -300,6 +303,7 @@ class Session:
         spent: list[str] = []
         expected = 0.0
         while True:
+            refused = len(spent)
             heads = self.queue.heads(self.costs.estimate, MAX_BATCH)
             takes = plan(
                 heads,
@@ -320,12 +324,14 @@ class Session:
                 batch.extend(taken)
                 if len(taken) < granted:  # callers gave up during the reservation
                     await self.limiter.release(take.key, sum(take.costs[len(taken) : granted]))
-            if not takes or (batch and not batch[0].batchable):
+            # Plan again only if a key was refused: its room may go to the other keys.
+            if len(spent) == refused or (batch and not batch[0].batchable):
                 return batch, spent
 
     def _dispatch(self, batch: list[Command]) -> None:
         self._learning.update(c.method for c in batch if c.method not in self.costs)
         task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending += 1
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -349,6 +355,7 @@ class Session:
                 await self.limiter.release(command.method, command.reserved)
                 command.reserved = 0.0
             self._learning.difference_update(c.method for c in batch)
+            self._sending -= 1
             self._changed.set()
 
     def _again(self, again: Sequence[Again]) -> None:
