@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import heapq
 import itertools
 from collections import deque
@@ -15,7 +16,44 @@ from bitrix_docgen_async.core.envelope import TimeInfo
 from bitrix_docgen_async.core.planner import Head
 from bitrix_docgen_async.core.ratelimit import CostEstimate
 
-__all__ = ["ClientStats", "Command", "CommandQueue", "CommandResult", "Costs"]
+__all__ = [
+    "UNSET",
+    "ClientStats",
+    "Command",
+    "CommandQueue",
+    "CommandResult",
+    "Costs",
+    "Unset",
+    "check_number",
+    "check_options",
+]
+
+
+class Unset(enum.Enum):
+    """The type of :data:`UNSET`."""
+
+    UNSET = "unset"
+
+
+#: "Use the default": the session's (or the client view's) own ``queue_timeout``.
+UNSET = Unset.UNSET
+
+
+def check_number(value: object, name: str, *, positive: bool = False) -> None:
+    """Refuse anything but a number >= 0 (> 0 when ``positive``), naming the option."""
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    if bad or value < 0 or (positive and value == 0):  # type: ignore[operator]
+        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+
+
+def check_options(
+    linger: float, batch_time_target: float, queue_timeout: float | None = None
+) -> None:
+    """Reject session options that cannot work (called before anything is opened)."""
+    check_number(linger, "linger")
+    check_number(batch_time_target, "batch_time_target", positive=True)
+    if queue_timeout is not None:
+        check_number(queue_timeout, "queue_timeout")
 
 
 @attrs.frozen

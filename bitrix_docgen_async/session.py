@@ -1,42 +1,54 @@
 """The session: queues concurrent calls and sends them as ``batch`` requests, paced and retried.
 
-Every call becomes a command in its billing key's queue (:class:`CommandQueue`). One flusher
-task takes a request token, asks the planner (:mod:`bitrix_docgen_async.core.planner`) which
-commands go next, reserves their operating budget with the limiter, and hands them to the
-sender (:mod:`bitrix_docgen_async._sender`), which explicit batches use too. A spent budget
-holds back only its own key's queue.
-
-A call made while nothing is queued or in flight goes out on the next loop turn; calls that
-arrive while a request is in flight linger up to ``linger`` seconds to share a batch (or until
-50 are queued, or :meth:`Session.flush`).
-
-Closing fails every queued call with :class:`ClientStateError` without sending it, lets requests
-in flight finish, and cancels the flusher and retry waits. No wait here relies on
-``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that lands just as the awaited
-event fires, which once left ``__aexit__`` waiting forever for a flusher that kept running.
+Each call waits in its billing key's queue. One flusher task takes a request token, asks the
+planner (``core/planner.py``) which commands go next, reserves their budget with the limiter and
+hands them to the sender (``_sender.py``, which explicit batches use too). A spent budget holds
+back only its own key. A call made while nothing is queued or in flight goes out on the next
+loop turn; calls arriving while a request is in flight linger up to ``linger`` seconds to share
+a batch. Closing fails queued calls with :class:`ClientStateError` unsent. No wait relies on
+``asyncio.wait_for``: on Python 3.11 it can swallow a cancel landing as the awaited event fires,
+which once left ``__aexit__`` waiting forever for a flusher that kept running.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bitrix_docgen_async._commands import ClientStats, Command, CommandQueue, CommandResult, Costs
-from bitrix_docgen_async._sender import Again, Sender, fail
+from bitrix_docgen_async._commands import (
+    UNSET,
+    ClientStats,
+    Command,
+    CommandQueue,
+    CommandResult,
+    Costs,
+    Unset,
+    check_number,
+    check_options,
+)
+from bitrix_docgen_async._retries import Retries
+from bitrix_docgen_async._sender import Sender, fail
 from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.encoding import build_command
 from bitrix_docgen_async.core.methods import method_info, normalize_method
 from bitrix_docgen_async.core.planner import MAX_BATCH, plan
-from bitrix_docgen_async.core.retry import Action, Jitter, RetryPolicy
+from bitrix_docgen_async.core.retry import Jitter, RetryPolicy
 from bitrix_docgen_async.errors import BitrixError, ClientStateError, RateLimitedError
 from bitrix_docgen_async.limiter import Clock, Limiter
 from bitrix_docgen_async.transport import Transport
 
-__all__ = ["MAX_BATCH", "UNSET", "ClientStats", "CommandResult", "Session", "check_options"]
+__all__ = [
+    "MAX_BATCH",
+    "UNSET",
+    "ClientStats",
+    "CommandResult",
+    "Session",
+    "Unset",
+    "check_options",
+]
 
 log = logging.getLogger("bitrix_docgen_async.session")
 
@@ -45,32 +57,6 @@ _CLOSED = "the client was closed before this call was sent"
 _IDLE = 1.0
 #: Shortest wait, so that the flusher always yields to the loop.
 _TICK = 0.001
-
-
-class Unset(enum.Enum):
-    """The type of :data:`UNSET`."""
-
-    UNSET = "unset"
-
-
-#: "Use the default": the session's (or the client view's) own ``queue_timeout``.
-UNSET = Unset.UNSET
-
-
-def _number(value: object, name: str, *, positive: bool = False) -> None:
-    bad = isinstance(value, bool) or not isinstance(value, int | float)
-    if bad or value < 0 or (positive and value == 0):  # type: ignore[operator]
-        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
-
-
-def check_options(
-    linger: float, batch_time_target: float, queue_timeout: float | None = None
-) -> None:
-    """Reject session options that cannot work (called before anything is opened)."""
-    _number(linger, "linger")
-    _number(batch_time_target, "batch_time_target", positive=True)
-    if queue_timeout is not None:
-        _number(queue_timeout, "queue_timeout")
 
 
 class Session:
@@ -109,7 +95,7 @@ class Session:
         self._full = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._sending = 0  # requests in flight, counted down inside the task (no callback lag)
-        self._timers: set[asyncio.Task[None]] = set()
+        self._retries = Retries(self.stats, limiter.sleep, self._push)
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -133,10 +119,7 @@ class Session:
                 log.error("the flusher failed", exc_info=self._flusher.exception())
         if self._in_flight:
             await asyncio.wait(set(self._in_flight))
-        for timer in self._timers:
-            timer.cancel()
-        if self._timers:
-            await asyncio.wait(set(self._timers))
+        await self._retries.close()
         self._fail_queued(ClientStateError(_CLOSED))  # anything requeued meanwhile
 
     # -- calls ------------------------------------------------------------------------------
@@ -165,7 +148,9 @@ class Session:
         info = method_info(name)
         safe = info.idempotent if idempotent is None else idempotent
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        return Command(name, plain, encoded, future, safe, info.batchable, since=self._now())
+        return Command(
+            name, plain, encoded, future, safe, info.batchable, since=self.limiter.clock()
+        )
 
     async def call(
         self,
@@ -190,7 +175,7 @@ class Session:
         command = self.command(method, params, idempotent=idempotent)
         limit = self.queue_timeout if queue_timeout is UNSET else queue_timeout
         if limit is not None:
-            _number(limit, "queue_timeout")
+            check_number(limit, "queue_timeout")
             command.deadline = command.since + float(limit)
         self._push([command])
         return await command.future
@@ -206,9 +191,6 @@ class Session:
         if len(self.queue) >= MAX_BATCH:
             self._full.set()
         self._changed.set()
-
-    def _now(self) -> float:
-        return self.limiter.clock()
 
     def _fail_queued(self, error: BaseException) -> None:
         for command in self.queue.drain():
@@ -229,6 +211,7 @@ class Session:
                     await self._pause(self.linger, self._full)  # share a batch with others
                 self._full.clear()
                 await self.limiter.acquire()
+                await self._expire()  # deadlines that passed while waiting for the token
                 batch, spent = await self._compose()
             except Exception as exc:
                 # The limiter cannot pace (a shared backend is gone): fail what waits rather
@@ -261,19 +244,19 @@ class Session:
         hints = [await self.limiter.wait_hint(key) for key in spent]
         waits = [h for h in hints if h is not None] + [_IDLE]
         deadline = self.queue.next_deadline()
-        started = self._now()
+        started = self.limiter.clock()
         if deadline is not None:
             waits.append(deadline - started)
         await self._pause(min(waits), self._changed)
         if spent:
-            self.stats.budget_wait_s += max(0.0, self._now() - started)
+            self.stats.budget_wait_s += max(0.0, self.limiter.clock() - started)
             self.stats.limiter_wait_s = self.limiter.waited + self.stats.budget_wait_s
 
     async def _expire(self) -> None:
         """Fail the queued calls whose ``queue_timeout`` has passed; they are never sent."""
         if self.queue.next_deadline() is None:
             return
-        for command in list(self.queue.expired(self._now())):
+        for command in list(self.queue.expired(self.limiter.clock())):
             hint = await self.limiter.wait_hint(command.billing_key)
             retry_after = hint if hint is not None and hint > 0 else _IDLE
             fail(
@@ -305,13 +288,8 @@ class Session:
         while True:
             refused = len(spent)
             heads = self.queue.heads(self.costs.estimate, MAX_BATCH)
-            takes = plan(
-                heads,
-                skip=skip,
-                taken=len(batch),
-                expected=expected,
-                time_target=self.batch_time_target,
-            )
+            target = self.batch_time_target
+            takes = plan(heads, skip=skip, taken=len(batch), expected=expected, time_target=target)
             for take in takes:
                 skip.add(take.key)
                 granted = await self.limiter.reserve(take.key, take.costs)
@@ -343,7 +321,7 @@ class Session:
             command.started = True
         try:
             if live:
-                self._again(await self.sender.send(live))
+                self._retries.carry_out(await self.sender.send(live), closed=self._closed)
             else:
                 await self.limiter.refund()
         except Exception as exc:  # a bug must not leave awaiters hanging forever
@@ -357,42 +335,6 @@ class Session:
             self._learning.difference_update(c.method for c in batch)
             self._sending -= 1
             self._changed.set()
-
-    def _again(self, again: Sequence[Again]) -> None:
-        """Carry out the retry decisions: requeue now, or after the longest decided wait."""
-        if not again:
-            return
-        self.stats.retries += len(again)
-        now: list[Command] = []
-        later: list[Command] = []
-        for item in again:
-            item.command.started = False
-            if item.decision.action is Action.REQUEUE:
-                item.command.refusals += 1
-                now.append(item.command)
-            else:
-                item.command.attempts += 1
-                later.append(item.command)
-        if self._closed:
-            for command in now + later:
-                fail(command, ClientStateError("the client was closed before a retry"))
-            return
-        if now:
-            self._push(now, front=True)
-        if later:
-            delay = max(i.decision.delay for i in again if i.decision.action is Action.RETRY)
-            timer = asyncio.get_running_loop().create_task(self._retry_after(delay, later))
-            self._timers.add(timer)
-            timer.add_done_callback(self._timers.discard)
-
-    async def _retry_after(self, delay: float, commands: list[Command]) -> None:
-        try:
-            await self.limiter.sleep(delay)
-        except asyncio.CancelledError:
-            for command in commands:
-                fail(command, ClientStateError("the client was closed before a retry"))
-            raise
-        self._push(commands, front=True)
 
     # -- explicit batches -------------------------------------------------------------------
 
