@@ -26,6 +26,7 @@ __all__ = [
     "DocumentLimitError",
     "DownloadError",
     "InvalidRequestError",
+    "LimiterUnavailableError",
     "MethodNotFoundError",
     "NotFoundError",
     "OAuthError",
@@ -265,6 +266,15 @@ class DownloadError(BitrixError):
         self.status = status
         where = f" (HTTP {status})" if status is not None else ""
         super().__init__(f"document {document_id}: cannot download the {kind}: {reason}{where}")
+
+
+class LimiterUnavailableError(BitrixError):
+    """The limiter's shared state (Redis) cannot be reached, so no request may be paced.
+
+    Raised at once when Redis cannot be reached at all when the limiter is first used, and
+    after ``reconnect_timeout`` seconds of waiting when it was lost mid-run. Never retryable by
+    itself: the calls waiting on it have already waited.
+    """
 
 
 class PollTimeoutError(BitrixError):

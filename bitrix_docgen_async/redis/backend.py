@@ -29,10 +29,10 @@ from redis.asyncio import Redis
 
 from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, OperatingLedger, RateLimit
-from bitrix_docgen_async.errors import BitrixError
+from bitrix_docgen_async.errors import LimiterUnavailableError
 from bitrix_docgen_async.limiter import Clock, Sleep
-from bitrix_docgen_async.limiting.keys import key_prefixes
-from bitrix_docgen_async.limiting.lua import BUCKET_SCRIPT, LEDGER_SCRIPT
+from bitrix_docgen_async.redis.keys import key_prefixes
+from bitrix_docgen_async.redis.lua import BUCKET_SCRIPT, LEDGER_SCRIPT
 
 __all__ = ["LimiterUnavailableError", "RedisBackend"]
 
@@ -56,15 +56,6 @@ _FATAL: tuple[type[BaseException], ...] = (redis_errors.AuthenticationError,)
 _UTILISATION = OperatingLedger(OperatingBudget()).utilisation
 #: Bookings kept while Redis is down, replayed when it answers again.
 _BACKLOG_LIMIT = 10_000
-
-
-class LimiterUnavailableError(BitrixError):
-    """The limiter's shared state (Redis) cannot be reached, so no request may be paced.
-
-    Raised at once when Redis cannot be reached at all when the limiter is first used, and
-    after ``reconnect_timeout`` seconds of waiting when it was lost mid-run. Never retryable by
-    itself: the calls waiting on it have already waited.
-    """
 
 
 def _num(value: float) -> str:
