@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -30,6 +30,7 @@ from bitrix_docgen_async.core.retry import (
 )
 from bitrix_docgen_async.errors import (
     BitrixError,
+    ClientStateError,
     CommandSkippedError,
     OperationTimeLimitError,
     OutcomeUnknownError,
@@ -234,7 +235,9 @@ class Sender:
                 again.append(Again(command, decision, error))
         return again
 
-    async def send_explicit(self, commands: Sequence[Command], *, halt: bool) -> None:
+    async def send_explicit(
+        self, commands: Sequence[Command], *, halt: bool, is_open: Callable[[], bool]
+    ) -> None:
         """Send an explicit batch: all its commands in one request, whatever it takes.
 
         It waits for a request token and for budget for every command (an explicit batch is
@@ -243,6 +246,8 @@ class Sender:
         each gets its own error.
         """
         while True:
+            if not is_open():
+                raise ClientStateError("the client was closed before this batch was sent")
             await self.limiter.acquire()
             if not await self._reserve_all(commands):
                 await self.limiter.refund()

@@ -342,4 +342,4 @@ class Session:
         """Send an explicit batch as one request, through the same sender, budget and retries."""
         if self._closed or self._flusher is None:
             raise ClientStateError("the client is not open: use it inside 'async with'")
-        await self.sender.send_explicit(commands, halt=halt)
+        await self.sender.send_explicit(commands, halt=halt, is_open=lambda: not self._closed)
