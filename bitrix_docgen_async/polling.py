@@ -130,10 +130,12 @@ class PdfPoller:
 
     async def close(self) -> None:
         """Stop the loop; every watcher still waiting fails with :class:`ClientStateError`."""
+        # Emptied first: the loop ends by itself even if asyncio.wait_for (Python 3.11) lets
+        # the cancel slip.
+        watches, self._watches = self._watches, {}
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        watches, self._watches = self._watches, {}
         for doc_id, watch in watches.items():
             for queue in watch.queues:
                 queue.put_nowait((doc_id, ClientStateError("the client was closed")))
