@@ -7,6 +7,7 @@ Nothing here asserts a wall-clock duration: time moves only when a test advances
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import random
 from collections.abc import AsyncIterator
@@ -241,7 +242,10 @@ async def _explicit(client: DocgenClient, name: str) -> None:
 # -- stats -------------------------------------------------------------------------------------
 
 
-async def test_batches_never_exceed_http_requests_when_requests_fail(clock: FakeClock) -> None:
+async def test_batches_never_exceed_http_requests_when_requests_fail(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bitrix_docgen_async.session")
     transport = FakeTransport()
     transport.failures = [TransportError("dropped")] * 3
     async with make_client(
@@ -254,6 +258,12 @@ async def test_batches_never_exceed_http_requests_when_requests_fail(clock: Fake
     stats = client.stats
     assert stats.retries == 30 and stats.http_requests == 1 and stats.batches == 1
     assert len(transport.requests) == 4
+    # Every decision is logged at DEBUG, naming the method, the error and the action.
+    decisions = [
+        r.getMessage() for r in caplog.records if "TransportError -> retry" in r.getMessage()
+    ]
+    assert len(decisions) == 30 and all(d.startswith(GET) for d in decisions)
+    assert all("fakewebhookcode" not in r.getMessage() for r in caplog.records)
 
 
 # -- observation 8: a caller cancelled before its request starts is never sent ----------------
