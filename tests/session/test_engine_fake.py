@@ -326,3 +326,20 @@ async def test_close_fails_queued_calls_without_sending_them(
     assert all(isinstance(o, ClientStateError) for o in outcomes)
     assert len(transport.sent(ADD)) == 1
     assert transport.closed == 1
+
+
+async def test_a_view_shares_the_session_and_is_not_opened_itself(clock: FakeClock) -> None:
+    transport = FakeTransport()
+    client = make_client(transport, clock)
+    view = client.with_options(queue_timeout=3, timeout=10)
+    with pytest.raises(ClientStateError):
+        await view.call(GET, {"id": 1})  # the client is not open yet
+    async with client:
+        with pytest.raises(ClientStateError):
+            await view.__aenter__()
+        assert view.session is client.session and view.stats is client.stats
+        results = await asyncio.gather(view.call(GET, {"id": 1}), client.call(GET, {"id": 2}))
+        assert [r["id"] for r in results] == ["1", "2"]
+    assert [m for m, _ in transport.requests] == ["batch"]  # one batch for both
+    with pytest.raises(ClientStateError):
+        await view.call(GET, {"id": 3})
