@@ -184,15 +184,18 @@ class CommandQueue:
     def heads(self, cost: Callable[[str], float], depth: int) -> list[Head]:
         """Each key's front: its oldest arrival and the costs of up to ``depth`` live commands."""
         heads: list[Head] = []
-        for key in list(self._keys):
-            queue = self._keys[key]
+        for key, queue in list(self._keys.items()):
             self._trim(key, queue)
             if not queue:
                 continue
-            live = list(itertools.islice((c for c in queue if c.live), depth))
-            first = live[0]
-            each = cost(first.method)
-            heads.append(Head(key, first.since, (each,) * len(live), first.batchable))
+            first = queue[0]
+            live = 0
+            for command in queue:
+                if not command.future.done():
+                    live += 1
+                    if live == depth:
+                        break
+            heads.append(Head(key, first.since, (cost(first.method),) * live, first.batchable))
         return heads
 
     def pop(self, key: str, count: int) -> list[Command]:
@@ -231,7 +234,7 @@ class CommandQueue:
         return everything
 
     def _trim(self, key: str, queue: deque[Command]) -> None:
-        while queue and not queue[0].live:
+        while queue and queue[0].future.done():
             queue.popleft()
             self.size -= 1
         if not queue:

@@ -202,7 +202,8 @@ class Session:
         while not self._closed:
             self._changed.clear()
             try:
-                await self._expire()
+                if self.queue.next_deadline() is not None:
+                    await self._expire()
                 self.stats.queue_depth = len(self.queue)
                 if not self.queue:
                     await self._changed.wait()
@@ -211,7 +212,8 @@ class Session:
                     await self._pause(self.linger, self._full)  # share a batch with others
                 self._full.clear()
                 await self.limiter.acquire()
-                await self._expire()  # deadlines that passed while waiting for the token
+                if self.queue.next_deadline() is not None:
+                    await self._expire()  # deadlines that passed while waiting for the token
                 batch, spent = await self._compose()
             except Exception as exc:
                 # The limiter cannot pace (a shared backend is gone): fail what waits rather
@@ -254,8 +256,6 @@ class Session:
 
     async def _expire(self) -> None:
         """Fail the queued calls whose ``queue_timeout`` has passed; they are never sent."""
-        if self.queue.next_deadline() is None:
-            return
         for command in list(self.queue.expired(self.limiter.clock())):
             hint = await self.limiter.wait_hint(command.billing_key)
             retry_after = hint if hint is not None and hint > 0 else _IDLE
