@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 from bitrix_docgen_async._commands import ClientStats, Command
 from bitrix_docgen_async._sender import Again, fail
-from bitrix_docgen_async.core.retry import Action
+from bitrix_docgen_async.core.retry import Action, RetryPolicy, decide
 from bitrix_docgen_async.errors import ClientStateError
-from bitrix_docgen_async.limiter import Sleep
+from bitrix_docgen_async.limiter import Limiter, Sleep
 
-__all__ = ["Retries"]
+__all__ = ["Retries", "wait_to_retry"]
+
+log = logging.getLogger("bitrix_docgen_async.session")
 
 Push = Callable[..., None]
 
@@ -73,3 +76,48 @@ class Retries:
             timer.cancel()
         if self._timers:
             await asyncio.wait(set(self._timers))
+
+
+async def wait_to_retry(
+    error: BaseException,
+    *,
+    what: str,
+    idempotent: bool,
+    attempt: int,
+    started: float,
+    policy: RetryPolicy,
+    limiter: Limiter,
+) -> bool:
+    """The retry decision for loops outside the session (downloads, polling, bulk).
+
+    Decides with :func:`bitrix_docgen_async.core.retry.decide`, logs the decision at DEBUG and,
+    when it says to try again, waits the decided delay on the limiter's (injected) sleep.
+
+    Args:
+        error: the failure.
+        what: names the operation in the log (never a URL).
+        idempotent: the operation may run twice with the effect of once.
+        attempt: tries made so far after failures (0 after the first failure).
+        started: the limiter clock's reading when the operation was first tried.
+        policy: the client's :class:`RetryPolicy`.
+        limiter: the client's limiter (its clock and sleep).
+
+    Returns:
+        True after the wait (try again), False when the error is final (raise it).
+    """
+    decision = decide(
+        error,
+        idempotent=idempotent,
+        attempt=attempt,
+        refusals=attempt,
+        elapsed=limiter.clock() - started,
+        policy=policy,
+    )
+    log.debug(
+        "%s: %s -> %s (%s)", what, type(error).__name__, decision.action.value, decision.reason
+    )
+    if decision.action not in (Action.RETRY, Action.REQUEUE):
+        return False
+    if decision.delay > 0:
+        await limiter.sleep(decision.delay)
+    return True

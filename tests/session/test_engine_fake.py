@@ -22,8 +22,9 @@ from bitrix_docgen_async import (
     RateLimitedError,
     TransportError,
 )
+from bitrix_docgen_async._retries import wait_to_retry
 from bitrix_docgen_async.core.retry import RetryPolicy
-from bitrix_docgen_async.limiter import MemoryBackend
+from bitrix_docgen_async.limiter import Limiter, MemoryBackend
 from tests.session.fakes import WEBHOOK, FakeClock, FakeTransport, turns
 
 DOC_ADD = "crm.documentgenerator.document.add"
@@ -343,3 +344,34 @@ async def test_a_view_shares_the_session_and_is_not_opened_itself(clock: FakeClo
     assert [m for m, _ in transport.requests] == ["batch"]  # one batch for both
     with pytest.raises(ClientStateError):
         await view.call(GET, {"id": 3})
+
+
+async def test_wait_to_retry_decides_logs_and_waits_on_the_injected_clock(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bitrix_docgen_async.session")
+    limiter = Limiter.in_memory(None, None, clock=clock, sleep=clock.sleep)
+    policy = RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=1.0)
+    dropped = TransportError("ServerDisconnected")
+
+    async def attempt(number: int, *, idempotent: bool = True) -> bool:
+        return await wait_to_retry(
+            dropped,
+            what="download of document 7",
+            idempotent=idempotent,
+            attempt=number,
+            started=clock.now,
+            policy=policy,
+            limiter=limiter,
+        )
+
+    waiting = asyncio.create_task(attempt(0))
+    await turns()
+    assert not waiting.done()  # it waits the decided delay on the injected clock
+    await clock.advance(1.0)
+    assert waiting.result() is True
+    assert await attempt(2) is False  # attempts spent
+    assert await attempt(0, idempotent=False) is False  # a write is not sent twice
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("download of document 7: TransportError -> retry")
+    assert "fail" in messages[1] and "outcome unknown" in messages[2]
