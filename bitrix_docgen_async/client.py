@@ -299,13 +299,19 @@ class DocgenClient:
         )
         if self._call_timeout is None:
             return await call
+        # Raced against the injected sleep (not asyncio.timeout) so that tests drive it with
+        # their clock. A call dropped before its request started is never sent.
+        running = asyncio.ensure_future(call)
+        timer = asyncio.ensure_future(self._limiter.sleep(self._call_timeout))
         try:
-            async with asyncio.timeout(self._call_timeout):
-                return await call
-        except TimeoutError:
-            raise BitrixTimeoutError(
-                f"{method}: no result within timeout={self._call_timeout:g} s"
-            ) from None
+            await asyncio.wait({running, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not running.done():
+                running.cancel()
+        if not running.done() or running.cancelled():  # (a cancel lands on the next turn)
+            raise BitrixTimeoutError(f"{method}: no result within timeout={self._call_timeout:g} s")
+        return running.result()
 
     def batch(self, *, halt: bool = False) -> Batch:
         """An explicit batch whose commands may refer to each other's results."""

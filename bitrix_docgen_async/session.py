@@ -334,6 +334,8 @@ class Session:
                 command.reserved = 0.0
             self._learning.difference_update(c.method for c in batch)
             self._sending -= 1
+            if not self._sending:
+                self._full.set()  # nothing in flight: lingering calls need not wait any longer
             self._changed.set()
 
     # -- explicit batches -------------------------------------------------------------------

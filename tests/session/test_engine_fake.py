@@ -79,14 +79,28 @@ async def test_calls_made_while_a_request_is_in_flight_linger_to_share_a_batch(
         await turns()
         later = [asyncio.create_task(client.call(GET, {"id": i})) for i in range(3)]
         await turns()
-        transport.gate.set()
-        await turns()
-        assert first.done() and not any(t.done() for t in later)  # lingering
-        assert len(transport.requests) == 1
+        assert len(transport.requests) == 1  # they linger while the list is in flight
         await clock.advance(0.005)
-        await asyncio.wait_for(asyncio.gather(*later), 1.0)
+        assert len(transport.requests) == 2  # then go together
+        transport.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), 1.0)
     assert [m for m, _ in transport.requests] == [LIST, "batch"]
     assert len(transport.requests[1][1]["cmd"]) == 3
+
+
+async def test_lingering_ends_when_nothing_is_in_flight_any_more(clock: FakeClock) -> None:
+    transport = FakeTransport()
+    async with make_client(transport, clock, linger=10.0) as client:
+        transport.gate = asyncio.Event()
+        first = asyncio.create_task(client.call(LIST))
+        await turns()
+        later = [asyncio.create_task(client.call(GET, {"id": i})) for i in range(3)]
+        await turns()
+        assert len(transport.requests) == 1
+        transport.gate.set()  # the list is answered: the three go without waiting 10 s
+        await asyncio.wait_for(asyncio.gather(first, *later), 1.0)
+    assert clock.now == 1000.0
+    assert [m for m, _ in transport.requests] == [LIST, "batch"]
 
 
 async def test_a_thousand_concurrent_gets_cost_twenty_requests(clock: FakeClock) -> None:
@@ -179,14 +193,23 @@ def test_a_bad_queue_timeout_is_refused(value: Any) -> None:
 
 async def test_with_options_timeout_bounds_the_whole_call(clock: FakeClock) -> None:
     transport = FakeTransport()
-    async with make_client(transport, clock) as client:
+    # A linger longer than the timeout keeps the second call queued behind the first.
+    async with make_client(transport, clock, linger=10.0) as client:
         transport.gate = asyncio.Event()
-        with pytest.raises(TransportError, match="timeout"):
-            await client.with_options(timeout=0.05).call(GET, {"id": 1})
+        started = asyncio.create_task(client.with_options(timeout=5).call(GET, {"id": 1}))
+        await turns()
+        queued = asyncio.create_task(client.with_options(timeout=5).call(GET, {"id": 9}))
+        await turns()
+        await clock.advance(4.0)
+        assert not started.done() and not queued.done()
+        await clock.advance(1.5)  # past the timeout: the lingering call is dropped unsent
+        for call in (started, queued):
+            with pytest.raises(TransportError, match="timeout=5"):
+                await call
         transport.gate.set()
         await turns()  # the abandoned request ends (nothing in flight: no linger next)
         assert (await client.call(GET, {"id": 2}))["id"] == "2"
-    assert len(transport.sent(GET)) == 2
+    assert [p["id"] for p in transport.sent(GET)] == ["1", "2"]  # "9" was never sent
 
 
 # -- one send path: explicit batches book the budget like auto-batched calls -------------------
