@@ -40,15 +40,8 @@ from bitrix_docgen_async.errors import BitrixError, ClientStateError, RateLimite
 from bitrix_docgen_async.limiter import Clock, Limiter
 from bitrix_docgen_async.transport import Transport
 
-__all__ = [
-    "MAX_BATCH",
-    "UNSET",
-    "ClientStats",
-    "CommandResult",
-    "Session",
-    "Unset",
-    "check_options",
-]
+__all__ = ["MAX_BATCH", "UNSET", "ClientStats", "CommandResult", "Session", "Unset"]
+__all__ += ["check_options"]
 
 log = logging.getLogger("bitrix_docgen_async.session")
 
@@ -115,8 +108,8 @@ class Session:
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.wait({self._flusher})
-            if not self._flusher.cancelled() and self._flusher.exception() is not None:
-                log.error("the flusher failed", exc_info=self._flusher.exception())
+            if not self._flusher.cancelled() and (error := self._flusher.exception()):
+                log.error("the flusher failed", exc_info=error)
         if self._in_flight:
             await asyncio.wait(set(self._in_flight))
         await self._retries.close()
@@ -275,8 +268,7 @@ class Session:
         try:
             return await self._fill(batch)
         except BaseException:
-            # Cancelled by close() (or a failing backend) while holding popped commands.
-            for command in batch:
+            for command in batch:  # cancelled by close() (or a backend failed) while held
                 fail(command, ClientStateError(_CLOSED))
                 await self.limiter.release(command.method, command.reserved)
             raise
@@ -328,14 +320,19 @@ class Session:
             log.exception("unexpected error while sending %d command(s)", len(live))
             for command in live:
                 fail(command, exc)
+                # It may have run: book the estimate rather than leak the reservation.
+                await self.limiter.settle(
+                    command.method, command.reserved, command.reserved, None, None
+                )
+                command.reserved = 0.0
         finally:
             for command in dead:
                 await self.limiter.release(command.method, command.reserved)
                 command.reserved = 0.0
             self._learning.difference_update(c.method for c in batch)
             self._sending -= 1
-            if not self._sending:
-                self._full.set()  # nothing in flight: lingering calls need not wait any longer
+            if not self._sending:  # nothing in flight: lingering calls need not wait longer
+                self._full.set()
             self._changed.set()
 
     # -- explicit batches -------------------------------------------------------------------
