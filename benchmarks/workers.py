@@ -35,8 +35,10 @@ from typing import Any
 from common import machine, table
 
 from bitrix_docgen_async import DocgenClient, Limiter, OperatingBudget, RateLimit, RetryPolicy
-from bitrix_docgen_async.limiting.redis_server import RedisServer
 from bitrix_docgen_async.testing import FakePortal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.redis.redis_server
+from tests.redis.redis_server import RedisServer
 
 GET = "crm.documentgenerator.numerator.get"
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +54,7 @@ async def worker(config: dict[str, Any]) -> None:
     async with AsyncExitStack() as stack:
         limiter: Limiter
         if config["limiter"] == "redis":
-            from bitrix_docgen_async.redis_limiter import RedisLimiter
+            from bitrix_docgen_async.redis import RedisLimiter
 
             limiter = await stack.enter_async_context(
                 RedisLimiter(

@@ -6,7 +6,6 @@ Start with :class:`DocgenClient` (``from_webhook`` or ``from_oauth``) inside ``a
 
 import importlib
 
-from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async._version import __version__
 from bitrix_docgen_async.auth import OAuthAuth, OAuthTokens, WebhookAuth
 from bitrix_docgen_async.batch import Batch, BatchCall
@@ -14,6 +13,7 @@ from bitrix_docgen_async.bulk import GenerationResult, Progress
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.core.retry import RetryPolicy
 from bitrix_docgen_async.env import EnvConfigError
 from bitrix_docgen_async.errors import (
     AccessDeniedError,

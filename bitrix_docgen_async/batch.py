@@ -6,28 +6,17 @@
     num.result()  # the command's own result, or its own exception
 
 Commands run in order on the portal, so a later one can use an earlier one's output
-(docs/portal.md#batch). With ``halt=True`` the portal stops at the first failure and the commands
-after it raise :class:`CommandSkippedError`.
+(protocol.md §2). With ``halt=True`` the portal stops at the first failure and the commands after
+it raise :class:`CommandSkippedError`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from bitrix_docgen_async.core.envelope import split_batch
-from bitrix_docgen_async.core.methods import method_info
-from bitrix_docgen_async.errors import (
-    ApiError,
-    CommandSkippedError,
-    OAuthError,
-    OperationTimeLimitError,
-    OutcomeUnknownError,
-    RedirectError,
-    ResponseError,
-)
-from bitrix_docgen_async.session import MAX_BATCH, CommandResult, _Ambiguous, _Refused
+from bitrix_docgen_async._commands import Command, CommandResult
+from bitrix_docgen_async.core.planner import MAX_BATCH
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,17 +25,27 @@ if TYPE_CHECKING:
 
 __all__ = ["Batch", "BatchCall"]
 
-_NOT_SENT = object()
-
 
 class BatchCall:
     """One command of an explicit batch; its outcome is known once the batch is sent."""
 
-    def __init__(self, key: str, method: str, encoded: str) -> None:
-        self.key = key
-        self.method = method
-        self.encoded = encoded
-        self._outcome: Any = _NOT_SENT
+    def __init__(self, command: Command) -> None:
+        self._command = command
+
+    @property
+    def key(self) -> str:
+        """Its key in the batch (``$result[key]``)."""
+        return self._command.key
+
+    @property
+    def method(self) -> str:
+        """Its REST method."""
+        return self._command.method
+
+    @property
+    def encoded(self) -> str:
+        """The ``method?query`` string sent inside the batch."""
+        return self._command.encoded
 
     def __repr__(self) -> str:
         return f"BatchCall(key={self.key!r}, method={self.method!r})"
@@ -55,17 +54,12 @@ class BatchCall:
         """A ``$result[key][...]`` reference to this command's output, for a later command."""
         return f"$result[{self.key}]" + "".join(f"[{part}]" for part in path)
 
-    def _settle(self, outcome: CommandResult | BaseException) -> None:
-        self._outcome = outcome
-
     def response(self) -> CommandResult:
         """The full result (with ``total``/``next`` for lists); raises the command's error."""
-        if self._outcome is _NOT_SENT:
+        future = self._command.future
+        if not future.done():
             raise RuntimeError("the batch has not been sent yet (leave the 'async with' first)")
-        if isinstance(self._outcome, BaseException):
-            raise self._outcome
-        result: CommandResult = self._outcome
-        return result
+        return future.result()
 
     def result(self) -> Any:
         """The command's ``result``; raises the command's own error."""
@@ -73,7 +67,11 @@ class BatchCall:
 
 
 class Batch:
-    """Collects commands inside ``async with`` and sends them as one ``batch`` on exit."""
+    """Collects commands inside ``async with`` and sends them as one ``batch`` on exit.
+
+    It goes through the session's one send path: budget reserved and settled like auto-batched
+    calls, refusals sent again, every failure decided by the one retry decision.
+    """
 
     def __init__(self, session: Session, *, halt: bool = False) -> None:
         self._session = session
@@ -90,13 +88,14 @@ class Batch:
         """
         if len(self.calls) >= MAX_BATCH:
             raise ValueError(f"a batch holds at most {MAX_BATCH} commands")
-        name, _, encoded = self._session.prepare(method, params)
+        command = self._session.command(method, params)
         key = key if key is not None else f"k{len(self.calls)}"
         if not key or not all(ch.isalnum() or ch == "_" for ch in key):
             raise ValueError(f"batch keys are letters, digits and '_': {key!r}")
         if any(c.key == key for c in self.calls):
             raise ValueError(f"duplicate batch key {key!r}")
-        entry = BatchCall(key, name, encoded)
+        command.key = key
+        entry = BatchCall(command)
         self.calls.append(entry)
         return entry
 
@@ -114,74 +113,9 @@ class Batch:
 
     async def send(self) -> None:
         """Send the batch: refusals are retried; other outcomes land on each call."""
-        session = self._session
-        reads_only = all(method_info(c.method).idempotent for c in self.calls)
-        refusals = attempts = 0
-        while True:
-            await session.limiter.acquire()
-            payload = {
-                "halt": 1 if self.halt else 0,
-                "cmd": {c.key: c.encoded for c in self.calls},
-                **session.auth.body_params(),
-            }
-            session.stats.batches += 1
-            try:
-                envelope = await session.exchange("batch", payload, session.auth.token)
-                reply = split_batch(
-                    envelope.result,
-                    {c.key: c.method for c in self.calls},
-                    secrets=session.auth.secrets(),
-                    request_id=envelope.request_id,
-                )
-            except _Refused as refused:
-                refusals += 1
-                session.stats.retries += 1
-                if refusals > session.retry.max_refusals:
-                    return self._settle_all(refused.cause)
-                continue
-            except (_Ambiguous, ResponseError) as failure:
-                cause = failure.cause if isinstance(failure, _Ambiguous) else failure
-                if reads_only and attempts < session.retry.max_attempts:
-                    attempts += 1
-                    session.stats.retries += 1
-                    await asyncio.sleep(session.retry.delay(attempts))
-                    continue
-                return self._settle_all(cause if reads_only else None, cause)
-            except (ApiError, OAuthError, RedirectError) as final:
-                return self._settle_all(final)
-            break
-        session.stats.commands += len(self.calls)
-        for entry in self.calls:
-            failed = reply.errors.get(entry.key)
-            if failed is not None:
-                entry._settle(failed)
-                if isinstance(failed, OperationTimeLimitError):
-                    session.stats.rate_limited += 1
-            elif entry.key in reply.results:
-                entry._settle(
-                    CommandResult(
-                        reply.results[entry.key],
-                        reply.totals.get(entry.key),
-                        reply.nexts.get(entry.key),
-                        reply.times.get(entry.key),
-                    )
-                )
-            elif self.halt:
-                entry._settle(CommandSkippedError(f"{entry.method}: not run, the batch halted"))
-            else:
-                missing = ResponseError("the batch reply has no entry for this command", status=200)
-                entry._settle(_unknown(entry, missing))
-
-    def _settle_all(self, error: BaseException | None, cause: BaseException | None = None) -> None:
-        for entry in self.calls:
-            if error is not None:
-                entry._settle(error)
-            else:
-                assert cause is not None
-                entry._settle(_unknown(entry, cause))
-
-
-def _unknown(entry: BatchCall, cause: BaseException) -> BaseException:
-    if method_info(entry.method).idempotent:
-        return cause
-    return OutcomeUnknownError(entry.method, cause)
+        commands = [c._command for c in self.calls]
+        await self._session.send_batch(commands, halt=self.halt)
+        for command in commands:
+            # Outcomes are read through BatchCall.result(): mark them retrieved for asyncio.
+            if command.future.done() and not command.future.cancelled():
+                command.future.exception()

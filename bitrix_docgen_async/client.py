@@ -7,6 +7,7 @@ It wires a transport, an auth, a limiter and the batching session together; reso
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -22,14 +23,21 @@ from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.download import Downloader
 from bitrix_docgen_async.env import client_from_env
-from bitrix_docgen_async.errors import ClientStateError
+from bitrix_docgen_async.errors import BitrixTimeoutError, ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
 from bitrix_docgen_async.options import ClientOptions, check_option_names
 from bitrix_docgen_async.polling import PdfPoller
 from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
-from bitrix_docgen_async.session import ClientStats, CommandResult, Session, check_options
+from bitrix_docgen_async.session import (
+    UNSET,
+    ClientStats,
+    CommandResult,
+    Session,
+    Unset,
+    check_options,
+)
 from bitrix_docgen_async.tracing import RequestHook, ResponseHook, Tracer
-from bitrix_docgen_async.transport import Timeouts, Transport
+from bitrix_docgen_async.transport import AiohttpTransport, Timeouts, Transport
 
 __all__ = ["DocgenClient"]
 
@@ -59,11 +67,18 @@ class DocgenClient:
         pdf_schedule: when to look at documents waiting for their PDF (first look 8 s after
             creation by default).
         download_concurrency: how many file downloads run at once.
+        queue_timeout: seconds a call may wait to *start* (for a request token or operating
+            budget) before it fails with :class:`RateLimitedError` (``retry_after`` set) and is
+            never sent. ``None`` (the default) waits as long as the limits require, which bulk
+            work wants (a spent ``document.add`` budget frees within 10 minutes); services that
+            answer users should set a few seconds, per client or per call with
+            :meth:`with_options`.
+        transport: the HTTP seam (an :class:`AiohttpTransport` by default; tests pass a fake).
         auth_connector: the source key of this application's offline event queue
             (docs/portal.md#offline-events): sent as ``auth_connector`` with every call (unless
             the call has its own), so that the queue bound with the same key does not record
             the changes this client makes.
-        clock, sleep: injected in tests.
+        clock, sleep: injected in tests (every timed part of the client uses them).
         on_request, on_response: tracing hooks called before and after every HTTP request
             with a :class:`~bitrix_docgen_async.tracing.RequestRecord` /
             :class:`~bitrix_docgen_async.tracing.ResponseRecord` (methods, batch size,
@@ -84,13 +99,15 @@ class DocgenClient:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
         pdf_schedule: PollSchedule | None = None,
         download_concurrency: int = 8,
+        queue_timeout: float | None = None,
+        transport: Transport | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         auth_connector: str | None = None,
         on_request: RequestHook | None = None,
         on_response: ResponseHook | None = None,
     ) -> None:
-        check_options(linger, batch_time_target)
+        check_options(linger, batch_time_target, queue_timeout)
         if auth_connector is not None and not (
             isinstance(auth_connector, str) and auth_connector.strip()
         ):
@@ -98,17 +115,25 @@ class DocgenClient:
         self.auth = auth
         #: Sent as ``auth_connector`` with every call that has none (see the class docstring).
         self.auth_connector = auth_connector
-        self._transport = Transport(http_session, timeouts=timeouts)
+        self._transport: Transport = transport or AiohttpTransport(http_session, timeouts=timeouts)
         self._limiter = limiter or Limiter.in_memory(
             rate_limit, operating_budget, clock=clock, sleep=sleep
         )
-        self._session_options = {"linger": linger, "batch_time_target": batch_time_target}
+        self._linger = float(linger)
+        self._batch_time_target = float(batch_time_target)
+        self._queue_timeout = queue_timeout
+        self._call_queue_timeout: float | Unset | None = UNSET
+        self._call_timeout: float | None = None
         self._retry = retry
         self._pdf_schedule = pdf_schedule or PollSchedule()
         self._clock = clock
         self._tracer = Tracer(on_request, on_response, clock=clock)
+        self._download_concurrency = download_concurrency
+        self._root = self
         self._poller: PdfPoller | None = None
-        self.downloader = Downloader(self, concurrency=download_concurrency)
+        # Made again on every __aenter__: its semaphore belongs to the loop that opens the
+        # client (a client used under a second asyncio.run() must not reuse the first one's).
+        self._downloader = Downloader(self, concurrency=download_concurrency)
         self._session: Session | None = None
         self._stats = ClientStats()
         #: ``crm.documentgenerator.document.*``
@@ -185,16 +210,20 @@ class DocgenClient:
         return client_from_env(cls, **options)
 
     async def __aenter__(self) -> DocgenClient:
+        if self._root is not self:
+            raise ClientStateError("a view from with_options() is opened by its client")
         if self._session is not None:
             raise ClientStateError("the client is already open")
         await self._transport.open()
+        self._downloader = Downloader(self, concurrency=self._download_concurrency)
         self._session = Session(
             self._transport,
             self.auth,
             self._limiter,
-            linger=float(self._session_options["linger"]),
-            batch_time_target=float(self._session_options["batch_time_target"]),
+            linger=self._linger,
+            batch_time_target=self._batch_time_target,
             retry=self._retry,
+            queue_timeout=self._queue_timeout,
         )
         self._stats = self._session.stats
         self._session.tracer = self._tracer
@@ -207,35 +236,81 @@ class DocgenClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._root is not self:
+            raise ClientStateError("a view from with_options() is closed by its client")
         session, self._session = self._session, None
         poller, self._poller = self._poller, None
         try:
             if poller is not None:
-                await poller.close()
+                await poller.close()  # fails every waiter with ClientStateError
             if session is not None:
                 await session.close()
         finally:
             await self._transport.close()
 
+    def with_options(
+        self,
+        *,
+        queue_timeout: float | Unset | None = UNSET,
+        timeout: float | Unset | None = UNSET,
+    ) -> DocgenClient:
+        """A view of this client whose calls use other bounds; it shares the open session.
+
+        Args:
+            queue_timeout: seconds a call may wait to start before it fails with
+                :class:`RateLimitedError` (never sent); ``None`` waits as long as needed.
+            timeout: seconds a call may take in all (queue and request); past it the caller
+                gets :class:`BitrixTimeoutError`. A call that had not started is never sent;
+                one whose request had started may still execute on the portal.
+
+        The view is not opened or closed itself: use it inside the client's ``async with``.
+        """
+        if queue_timeout is not UNSET and queue_timeout is not None:
+            check_options(self._linger, self._batch_time_target, queue_timeout)
+        if timeout is not UNSET and timeout is not None:
+            check_options(self._linger, self._batch_time_target, timeout)
+        view = copy.copy(self)
+        if queue_timeout is not UNSET:
+            view._call_queue_timeout = queue_timeout
+        if timeout is not UNSET:
+            view._call_timeout = timeout
+        view.documents = Documents(view)
+        # Reconciling adds stay one at a time per key across every view of one client.
+        view.documents._adding = self.documents._adding
+        view.templates = Templates(view)
+        view.numerators = Numerators(view)
+        view.events = Events(view)
+        return view
+
     @property
     def session(self) -> Session:
         """The open session; raises :class:`ClientStateError` outside ``async with``."""
-        if self._session is None:
+        session = self._root._session
+        if session is None:
             raise ClientStateError("the client is not open: use it inside 'async with'")
-        return self._session
+        return session
+
+    @property
+    def downloader(self) -> Downloader:
+        """The downloads of this client (bounded concurrency)."""
+        return self._root._downloader
 
     @property
     def pdf_poller(self) -> PdfPoller:
         """The one loop that polls every document waiting for its PDF."""
-        self.session  # noqa: B018 - raises ClientStateError outside 'async with'
-        if self._poller is None:
-            self._poller = PdfPoller(self, self._pdf_schedule, clock=self._clock)
-        return self._poller
+        root = self._root
+        root.session  # noqa: B018 - raises ClientStateError outside 'async with'
+        if root._poller is None:
+            root._poller = PdfPoller(root, root._pdf_schedule, clock=root._clock)
+        return root._poller
 
     @property
     def stats(self) -> ClientStats:
-        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads."""
-        return self._stats
+        """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads,
+        budget_wait_s, queue_depth, budget_left_s."""
+        stats = self._root._stats
+        stats.budget_left_s = dict(self._limiter.budget_left)
+        return stats
 
     @overload
     async def call(
@@ -297,7 +372,24 @@ class DocgenClient:
         # every modifying call of the application carries it); a call's own value wins.
         if self.auth_connector is not None and (params is None or "auth_connector" not in params):
             params = {**(params or {}), "auth_connector": self.auth_connector}
-        return await self.session.call(method, params, idempotent=idempotent)
+        call = self.session.call(
+            method, params, idempotent=idempotent, queue_timeout=self._call_queue_timeout
+        )
+        if self._call_timeout is None:
+            return await call
+        # Raced against the injected sleep (not asyncio.timeout) so that tests drive it with
+        # their clock. A call dropped before its request started is never sent.
+        running = asyncio.ensure_future(call)
+        timer = asyncio.ensure_future(self._limiter.sleep(self._call_timeout))
+        try:
+            await asyncio.wait({running, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not running.done():
+                running.cancel()
+        if not running.done() or running.cancelled():  # (a cancel lands on the next turn)
+            raise BitrixTimeoutError(f"{method}: no result within timeout={self._call_timeout:g} s")
+        return running.result()
 
     def batch(self, *, halt: bool = False) -> Batch:
         """An explicit batch whose commands may refer to each other's results."""

@@ -186,9 +186,43 @@ class DocumentLimitError(ApiError):
 
 
 class RateLimitedError(ApiError):
-    """A limit refused the call before it executed; sending it again later is safe."""
+    """A limit refused the call before it executed; sending it again later is safe.
+
+    Attributes:
+        retry_after: seconds after which the limit is expected to admit the call, when known
+            (set when a call could not start within its ``queue_timeout``).
+    """
 
     retryable = True
+
+    def __init__(
+        self,
+        code: str,
+        description: str = "",
+        *,
+        status: int | None = None,
+        method: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(code, description, status=status, method=method)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_rate_limited,
+            (type(self), self.code, self.description, self.status, self.method, self.retry_after),
+        )
+
+
+def _rebuild_rate_limited(
+    cls: type[RateLimitedError],
+    code: str,
+    description: str,
+    status: int | None,
+    method: str | None,
+    retry_after: float | None,
+) -> RateLimitedError:
+    return cls(code, description, status=status, method=method, retry_after=retry_after)
 
 
 class QueryLimitExceededError(RateLimitedError):

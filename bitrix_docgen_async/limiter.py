@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bitrix_docgen_async.core.ratelimit import (
@@ -166,10 +166,15 @@ class MemoryBackend:
 class Limiter:
     """Paces requests and commands. One per client; the backend may be shared.
 
+    The session talks to the limiter only: request tokens (:meth:`acquire`, :meth:`refund`,
+    :meth:`drain`) and operating budget (:meth:`reserve`, :meth:`release`, :meth:`settle`,
+    :meth:`suspend`, :meth:`wait_hint`).
+
     Args:
         backend: where the state lives.
         budget: the operating budget the backend enforces (used for suspension lengths).
         sleep: how to wait (injected in tests).
+        clock: the monotonic clock of ``sleep`` (injected in tests).
     """
 
     def __init__(
@@ -182,10 +187,13 @@ class Limiter:
     ) -> None:
         self.backend = backend
         self.budget = budget
-        self._sleep = sleep
-        self._clock = clock
+        self.sleep = sleep
+        self.clock = clock
         #: Seconds spent waiting for request tokens, summed over every caller.
         self.waited = 0.0
+        #: Per method, the seconds of budget the portal last said were left.
+        self.budget_left: dict[str, float] = {}
+        self._reset_at: dict[str, float] = {}
 
     @classmethod
     def in_memory(
@@ -199,13 +207,15 @@ class Limiter:
         """A limiter whose state lives in this process."""
         return cls(MemoryBackend(rate_limit, budget, clock=clock), budget, sleep=sleep, clock=clock)
 
+    # -- request tokens -----------------------------------------------------------------------
+
     async def acquire(self) -> None:
         """Wait for one request token (callers are served in the order they asked)."""
         wait = await self.backend.take_request()
         if wait <= 0:
             return
         try:
-            await self._sleep(wait)
+            await self.sleep(wait)
         except asyncio.CancelledError:
             await self.backend.refund_request()
             raise
@@ -214,6 +224,62 @@ class Limiter:
     async def refund(self) -> None:
         """Return a token taken by :meth:`acquire` that was not used for a request."""
         await self.backend.refund_request()
+
+    async def drain(self) -> None:
+        """The portal answered 503 ``QUERY_LIMIT_EXCEEDED``: its bucket is full, ours empty."""
+        await self.backend.drain_requests()
+
+    # -- operating budget -----------------------------------------------------------------------
+
+    async def reserve(self, method: str, costs: Sequence[float]) -> int:
+        """Reserve budget for as many of ``costs`` (in order) as fit now; return how many."""
+        granted = 0
+        for cost in costs:
+            if not await self.backend.try_reserve(method, cost):
+                break
+            granted += 1
+        return granted
+
+    async def release(self, method: str, reserved: float) -> None:
+        """Drop the reservation of a command that did not execute."""
+        if reserved:
+            await self.backend.release(method, reserved)
+
+    async def settle(
+        self,
+        method: str,
+        reserved: float,
+        actual: float,
+        operating: float | None,
+        reset_in: float | None,
+        ended_ago: float = 0.0,
+    ) -> None:
+        """Book a command's execution time and the portal's ``time`` block.
+
+        Args:
+            method: the command's method.
+            reserved: what was reserved for it.
+            actual: its ``result_time`` duration (the reservation if unknown).
+            operating: the portal's ``time.operating`` for the method, if reported.
+            reset_in: seconds until ``time.operating_reset_at``, if reported.
+            ended_ago: how long before now it at least ended.
+        """
+        if reset_in is not None:
+            self._reset_at[method] = self.clock() + reset_in
+        if operating is not None and self.budget is not None:
+            self.budget_left[method] = max(0.0, self.budget.limit_s - operating)
+        await self.backend.settle(method, reserved, actual, operating, reset_in, ended_ago)
+
+    async def suspend(self, method: str) -> None:
+        """429 for ``method``: admit none of it until the portal's oldest bucket drops out."""
+        reset_at = self._reset_at.get(method)
+        seconds = reset_at - self.clock() if reset_at is not None else 0.0
+        self.budget_left[method] = 0.0
+        await self.backend.suspend(method, max(seconds, self.bucket_seconds))
+
+    async def wait_hint(self, method: str) -> float | None:
+        """Seconds until ``method``'s headroom grows by itself, if it will."""
+        return await self.backend.wait_hint(method)
 
     @property
     def bucket_seconds(self) -> float:

@@ -29,6 +29,7 @@ import attrs
 from bitrix_docgen_async.core.pdf import PdfSince, PdfState, PollSchedule
 from bitrix_docgen_async.errors import (
     BitrixError,
+    ClientStateError,
     PollTimeoutError,
     ResponseError,
     TransportError,
@@ -168,10 +169,16 @@ class PdfPoller:
         return pending
 
     async def close(self) -> None:
-        """Stop the loop (pending watchers keep what they have)."""
+        """Stop the loop; every watcher still waiting fails with :class:`ClientStateError`."""
+        # Emptied first: the loop ends by itself even if asyncio.wait_for (Python 3.11) lets
+        # the cancel slip.
+        watches, self._watches = self._watches, {}
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        for doc_id, watch in watches.items():
+            for queue in watch.queues:
+                queue.put_nowait((doc_id, ClientStateError("the client was closed")))
 
     async def _run(self) -> None:
         while self._watches:

@@ -27,10 +27,15 @@ from bitrix_docgen_async.core.filetypes import ENVELOPE_BYTES, HEAD_BYTES, Kind,
 from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.core.redirects import REDIRECT_STATUSES, follow_redirect, origin_of
 from bitrix_docgen_async.download import _REFRESHES, _STALE, _url
-from bitrix_docgen_async.errors import DownloadError, RedirectError, TransportError
+from bitrix_docgen_async.errors import (
+    ClientStateError,
+    DownloadError,
+    RedirectError,
+    TransportError,
+)
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.polling import look
-from bitrix_docgen_async.transport import _failure
+from bitrix_docgen_async.transport import AiohttpTransport, _failure
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
@@ -118,6 +123,9 @@ async def _get(client: DocgenClient, url: str) -> aiohttp.ClientResponse:
     """One paced GET of a machine URL, redirects followed under the transport's rule."""
     session = client.session
     transport = session.transport
+    if not isinstance(transport, AiohttpTransport):
+        # Streaming hands aiohttp's open response on; a replaced transport has none.
+        raise ClientStateError("documents.open needs the client's aiohttp transport")
     headers = {
         "User-Agent": transport.user_agent,
         "Accept": "*/*",
@@ -131,13 +139,7 @@ async def _get(client: DocgenClient, url: str) -> aiohttp.ClientResponse:
         failure: TransportError | None = None
         response: aiohttp.ClientResponse | None = None
         try:
-            send = functools.partial(
-                transport.session.get,
-                url,
-                headers=headers,
-                allow_redirects=False,
-                timeout=transport._download_timeout,
-            )
+            send = functools.partial(transport.open_get, url, headers)
             response = await session.tracer.download(url, send, lambda reply: reply.status)
         except (TimeoutError, aiohttp.ClientError) as exc:
             failure = _failure("GET", url, exc)

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -41,7 +41,7 @@ from bitrix_docgen_async.errors import (
     TransportError,
 )
 
-__all__ = ["HttpResponse", "Timeouts", "Transport", "origin_of"]
+__all__ = ["AiohttpTransport", "HttpResponse", "Timeouts", "Transport", "origin_of"]
 
 log = logging.getLogger("bitrix_docgen_async.transport")
 
@@ -171,7 +171,36 @@ def _headers(response: aiohttp.ClientResponse) -> Mapping[str, str]:
     return CIMultiDictProxy(CIMultiDict(response.headers))
 
 
-class Transport:
+class Transport(Protocol):
+    """What the session, auth and downloads need from HTTP (the seam tests replace).
+
+    :class:`AiohttpTransport` is the implementation; a test passes any object with these.
+    """
+
+    user_agent: str
+
+    async def open(self) -> None:
+        """Get ready to send (inside the running event loop)."""
+
+    async def close(self) -> None:
+        """Release what :meth:`open` acquired."""
+
+    async def post_json(self, url: str, payload: Mapping[str, Any]) -> HttpResponse:
+        """POST a JSON body; follow a moved portal over https only."""
+
+    async def post_form(self, url: str, body: bytes) -> HttpResponse:
+        """POST a REST call or ``batch`` as a form body; follow a moved portal over https only."""
+
+    async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:
+        """GET (the OAuth token endpoint)."""
+
+    async def download(
+        self, url: str, file: BinaryIO, headers: Mapping[str, str], *, chunk_size: int = 1 << 16
+    ) -> tuple[int, Mapping[str, str]]:
+        """Stream a 200 body into ``file``; return the status and headers."""
+
+
+class AiohttpTransport:
     """Owns (or borrows) one ``aiohttp.ClientSession``.
 
     Args:
@@ -277,6 +306,19 @@ class Transport:
         """
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         return await self._send("GET", url, params=params, headers=headers)
+
+    async def open_get(self, url: str, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        """Start one GET of ``url`` and return the open response (redirects not followed).
+
+        For ``documents.open``, which hands the body on chunk by chunk: the caller reads and
+        closes the response. Timeouts are the downloads' (connect and read, no total).
+
+        Raises:
+            TimeoutError, aiohttp.ClientError: as aiohttp raises them (the caller maps them).
+        """
+        return await self.session.get(
+            url, headers=dict(headers), allow_redirects=False, timeout=self._download_timeout
+        )
 
     async def download(
         self, url: str, file: BinaryIO, headers: Mapping[str, str], *, chunk_size: int = 1 << 16

@@ -177,7 +177,7 @@ def test_limiter_unavailable_error_needs_no_redis() -> None:
 
 def test_limiter_unavailable_error_keeps_its_old_import_paths() -> None:
     pytest.importorskip("redis")
-    from bitrix_docgen_async.limiting.redis_backend import LimiterUnavailableError as old
+    from bitrix_docgen_async.redis.backend import LimiterUnavailableError as old
     from bitrix_docgen_async.redis_limiter import LimiterUnavailableError as older
 
     assert old is older is errors.LimiterUnavailableError

@@ -46,7 +46,7 @@ from bitrix_docgen_async import (
     Timeouts,
 )
 from bitrix_docgen_async.core.encoding import parse_str
-from bitrix_docgen_async.transport import Transport
+from bitrix_docgen_async.transport import AiohttpTransport
 from tests.helpers import FAST_RETRY
 
 GET = "crm.documentgenerator.numerator.get"
@@ -229,7 +229,7 @@ async def test_a_local_portal_redirecting_off_the_machine_over_http_is_refused()
         return web.Response(status=307, headers={"Location": "http://other-host.invalid/x"})
 
     async with serve(app_of(moved)) as base:
-        transport = Transport()
+        transport = AiohttpTransport()
         await transport.open()
         try:
             with pytest.raises(RedirectError) as caught:
@@ -254,7 +254,7 @@ async def test_a_download_follows_only_safe_redirects() -> None:
             return web.Response(status=302, headers={"Location": f"{where}/file"})
 
         async with serve(app_of(machine)) as base:
-            transport = Transport()
+            transport = AiohttpTransport()
             await transport.open()
             try:
                 sink = io.BytesIO()
@@ -358,7 +358,7 @@ def gzip_bomb() -> bytes:
 
 
 async def _post(base: str, timeouts: Timeouts) -> Any:
-    transport = Transport(timeouts=timeouts)
+    transport = AiohttpTransport(timeouts=timeouts)
     await transport.open()
     try:
         return await transport.post_json(f"{base}/rest/1/{CODE}/{GET}", {"id": 1})

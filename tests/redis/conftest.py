@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bitrix_docgen_async.limiting.redis_server import RedisServer, redis_server_path
+from tests.redis.redis_server import RedisServer, redis_server_path
 
 
 @pytest.fixture

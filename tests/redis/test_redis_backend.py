@@ -11,7 +11,7 @@ import pytest
 
 from bitrix_docgen_async import OperatingBudget, RateLimit, WebhookAuth
 from bitrix_docgen_async.limiter import MemoryBackend
-from bitrix_docgen_async.limiting.redis_server import RedisServer
+from tests.redis.redis_server import RedisServer
 
 pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
 

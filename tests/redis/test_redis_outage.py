@@ -8,8 +8,8 @@ import time
 import pytest
 
 from bitrix_docgen_async import BitrixError, DocgenClient, OperatingBudget, RateLimit
-from bitrix_docgen_async.limiting.redis_server import RedisServer
 from bitrix_docgen_async.testing import FakePortal
+from tests.redis.redis_server import RedisServer
 
 pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
 

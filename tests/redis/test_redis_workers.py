@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bitrix_docgen_async import OperatingBudget, RateLimit
-from bitrix_docgen_async.limiting.redis_server import RedisServer
 from bitrix_docgen_async.testing import FakePortal
+from tests.redis.redis_server import RedisServer
 
 pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
 

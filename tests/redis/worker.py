@@ -23,7 +23,7 @@ async def main(config: dict[str, Any]) -> None:
     async with AsyncExitStack() as stack:
         limiter: Limiter
         if config["limiter"] == "redis":
-            from bitrix_docgen_async.redis_limiter import RedisLimiter
+            from bitrix_docgen_async.redis import RedisLimiter
 
             limiter = await stack.enter_async_context(
                 RedisLimiter(

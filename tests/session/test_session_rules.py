@@ -263,13 +263,26 @@ async def test_bad_session_options_are_refused_without_leaking_a_session(
     assert leaked == []
 
 
-async def test_flush_sends_without_waiting_for_the_linger(portal: FakePortal) -> None:
+async def _slow_call_in_flight(client: DocgenClient, portal: FakePortal) -> asyncio.Task[Any]:
+    """A call that keeps a request in flight: calls made meanwhile linger to share a batch."""
+    slow = asyncio.create_task(client.call(LIST))
+    await eventually(lambda: portal.stats.requests == 1)
+    return slow
+
+
+async def test_flush_sends_without_waiting_for_the_linger() -> None:
+    async with FakePortal(rate_limit=FAST, method_costs={LIST: 0.5}) as portal:
+        await _flush_sends_without_waiting_for_the_linger(portal)
+
+
+async def _flush_sends_without_waiting_for_the_linger(portal: FakePortal) -> None:
     nid = portal.seed_numerator("x")
     async with DocgenClient.from_webhook(portal.webhook_url, rate_limit=FAST, linger=5.0) as client:
+        slow = await _slow_call_in_flight(client, portal)
         pending = [asyncio.create_task(client.call(GET, {"id": nid})) for _ in range(3)]
         await asyncio.sleep(0.1)
         assert not any(task.done() for task in pending)  # the linger holds them
-        assert portal.stats.requests == 0
+        assert portal.stats.requests == 1
         started = time.perf_counter()
         client.flush()
         results = await asyncio.wait_for(asyncio.gather(*pending), 1.0)
@@ -280,10 +293,11 @@ async def test_flush_sends_without_waiting_for_the_linger(portal: FakePortal) ->
         client.flush()
         await asyncio.wait_for(task, 1.0)
         elapsed_again = time.perf_counter() - started_again
+        await asyncio.wait_for(slow, 2.0)
     assert [int(r["numerator"]["id"]) for r in results] == [nid] * 3
     assert elapsed < 0.5 and elapsed_again < 0.5
     assert portal.stats.http_by_method["batch"] == 1  # the three went together
-    assert portal.stats.requests == 2
+    assert portal.stats.requests == 3
 
 
 # -- 10. cancellation and closing -----------------------------------------------------------------
@@ -309,9 +323,15 @@ async def test_a_caller_that_gives_up_does_not_break_the_others() -> None:
             assert after[0]["numerators"][0]["name"] == "x"
 
 
-async def test_a_call_cancelled_while_queued_is_never_sent(portal: FakePortal) -> None:
+async def test_a_call_cancelled_while_queued_is_never_sent() -> None:
+    async with FakePortal(rate_limit=FAST, method_costs={LIST: 0.3}) as portal:
+        await _a_call_cancelled_while_queued_is_never_sent(portal)
+
+
+async def _a_call_cancelled_while_queued_is_never_sent(portal: FakePortal) -> None:
     nid = portal.seed_numerator("x")
     async with DocgenClient.from_webhook(portal.webhook_url, rate_limit=FAST, linger=5.0) as client:
+        await _slow_call_in_flight(client, portal)
         dropped = asyncio.create_task(client.call(ADD, {"fields": {"name": "no", "template": "x"}}))
         kept = asyncio.create_task(client.call(GET, {"id": nid}))
         await asyncio.sleep(0.01)
@@ -324,11 +344,15 @@ async def test_a_call_cancelled_while_queued_is_never_sent(portal: FakePortal) -
     assert [n["name"] for n in portal.numerators.values()] == ["x"]
 
 
-async def test_a_call_queued_when_the_client_exits_fails_with_client_state_error(
-    portal: FakePortal,
-) -> None:
+async def test_a_call_queued_when_the_client_exits_fails_with_client_state_error() -> None:
+    async with FakePortal(rate_limit=FAST, method_costs={LIST: 0.3}) as portal:
+        await _a_call_queued_when_the_client_exits_fails(portal)
+
+
+async def _a_call_queued_when_the_client_exits_fails(portal: FakePortal) -> None:
     nid = portal.seed_numerator("x")
     async with DocgenClient.from_webhook(portal.webhook_url, rate_limit=FAST, linger=5.0) as client:
+        await _slow_call_in_flight(client, portal)
         queued = asyncio.create_task(client.call(GET, {"id": nid}))
         await asyncio.sleep(0.01)
         assert not queued.done()
@@ -336,7 +360,7 @@ async def test_a_call_queued_when_the_client_exits_fails_with_client_state_error
     assert time.perf_counter() - started < 1.0  # exiting does not wait out the linger
     with pytest.raises(ClientStateError):
         await asyncio.wait_for(queued, 1.0)
-    assert portal.stats.requests == 0
+    assert portal.stats.requests == 1  # the slow call only
     with pytest.raises(ClientStateError):
         await client.call(GET, {"id": nid})
 

@@ -31,8 +31,8 @@ from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, OperatingLedger, RateLimit
 from bitrix_docgen_async.errors import LimiterUnavailableError  # re-exported: old imports
 from bitrix_docgen_async.limiter import Clock, Sleep
-from bitrix_docgen_async.limiting.keys import key_prefixes
-from bitrix_docgen_async.limiting.lua import BUCKET_SCRIPT, LEDGER_SCRIPT
+from bitrix_docgen_async.redis.keys import key_prefixes
+from bitrix_docgen_async.redis.lua import BUCKET_SCRIPT, LEDGER_SCRIPT
 
 __all__ = ["LimiterUnavailableError", "RedisBackend"]
 

@@ -1,0 +1,245 @@
+"""What the session moves around: commands, their results, the per-key queues and the counters."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from bitrix_docgen_async.core.envelope import TimeInfo
+from bitrix_docgen_async.core.planner import Head
+from bitrix_docgen_async.core.ratelimit import CostEstimate
+
+__all__ = [
+    "UNSET",
+    "ClientStats",
+    "Command",
+    "CommandQueue",
+    "CommandResult",
+    "Costs",
+    "Unset",
+    "check_number",
+    "check_options",
+]
+
+
+class Unset(enum.Enum):
+    """The type of :data:`UNSET`."""
+
+    UNSET = "unset"
+
+
+#: "Use the default": the session's (or the client view's) own ``queue_timeout``.
+UNSET = Unset.UNSET
+
+
+def check_number(value: object, name: str, *, positive: bool = False) -> None:
+    """Refuse anything but a number >= 0 (> 0 when ``positive``), naming the option."""
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    if bad or value < 0 or (positive and value == 0):  # type: ignore[operator]
+        raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+
+
+def check_options(
+    linger: float, batch_time_target: float, queue_timeout: float | None = None
+) -> None:
+    """Reject session options that cannot work (called before anything is opened)."""
+    check_number(linger, "linger")
+    check_number(batch_time_target, "batch_time_target", positive=True)
+    if queue_timeout is not None:
+        check_number(queue_timeout, "queue_timeout")
+
+
+@attrs.frozen
+class CommandResult:
+    """One command's success: its ``result`` and, for lists, ``total`` and ``next``."""
+
+    result: Any
+    total: int | None = None
+    next: int | None = None
+    time: TimeInfo | None = None
+
+
+@attrs.define
+class ClientStats:
+    """Counters of what the client did (read them, do not set them).
+
+    Attributes:
+        http_requests: HTTP requests to the portal that got an HTTP answer (REST calls,
+            ``batch`` requests and file downloads; a retry counts again).
+        batches: those of them that were ``batch`` requests (automatic or explicit); a call
+            sent alone is not a batch, so ``batches <= http_requests``.
+        commands: commands the portal answered, alone or inside a batch (50 in a full batch).
+        retries: commands sent again after a refusal or a failure that was safe to retry.
+        rate_limited: refusals by the portal's limits: 503 ``QUERY_LIMIT_EXCEEDED`` requests
+            and 429 ``OPERATION_TIME_LIMIT`` answers.
+        limiter_wait_s: seconds calls spent waiting for the client's own limiter (request
+            tokens and operating budget), summed.
+        budget_wait_s: the part of ``limiter_wait_s`` spent waiting for operating budget.
+        queue_depth: calls queued now, not yet sent.
+        budget_left_s: per method, the seconds of operating budget the portal last said were
+            left (its ``time.operating`` against the budget's limit).
+        downloads: file downloads (GETs of ``*Machine`` URLs), also in ``http_requests``.
+    """
+
+    http_requests: int = 0
+    batches: int = 0
+    commands: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    limiter_wait_s: float = 0.0
+    downloads: int = 0
+    budget_wait_s: float = 0.0
+    queue_depth: int = 0
+    budget_left_s: dict[str, float] = attrs.field(factory=dict)
+
+
+@attrs.define(eq=False)
+class Command:
+    """One call on its way: what to send, who waits for it, and its history."""
+
+    method: str
+    params: Mapping[str, Any]
+    encoded: str
+    future: asyncio.Future[CommandResult]
+    idempotent: bool
+    batchable: bool = True
+    #: The key inside an explicit batch (``$result[key]`` refers to it).
+    key: str = ""
+    #: Monotonic moment it was queued (the planner serves the oldest key first).
+    since: float = 0.0
+    #: Monotonic moment after which it may no longer start (``queue_timeout``).
+    deadline: float | None = None
+    attempts: int = 0
+    refusals: int = 0
+    reserved: float = 0.0
+    #: Set when its request is handed to the transport: from then on it may have executed.
+    started: bool = False
+    first_sent: float | None = None
+
+    @property
+    def billing_key(self) -> str:
+        """The budget it is booked against: the portal books operating time per method."""
+        return self.method
+
+    @property
+    def live(self) -> bool:
+        """Someone still waits for it."""
+        return not self.future.done()
+
+
+class Costs:
+    """Each method's execution time, learned from ``result_time`` (before that, a prior)."""
+
+    def __init__(self, prior: Callable[[str], float]) -> None:
+        self._prior = prior
+        self._learned: dict[str, CostEstimate] = {}
+
+    def __contains__(self, method: str) -> bool:
+        return method in self._learned
+
+    def estimate(self, method: str) -> float:
+        """The cost to plan and reserve with."""
+        learned = self._learned.get(method)
+        return learned.pessimistic if learned is not None else self._prior(method)
+
+    def observe(self, method: str, seconds: float) -> None:
+        """Fold in one measurement."""
+        learned = self._learned.get(method)
+        if learned is None:
+            self._learned[method] = CostEstimate(seconds)
+        else:
+            learned.observe(seconds)
+
+
+class CommandQueue:
+    """One FIFO per billing key, plus the deadlines of the commands that have one.
+
+    Commands whose caller gave up stay in place until they reach a queue's front (or are
+    skipped while a head is read): removing them from the middle of a deque is not worth it.
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, deque[Command]] = {}
+        self._deadlines: list[tuple[float, int, Command]] = []
+        self._order = itertools.count()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def push(self, command: Command, *, front: bool = False) -> None:
+        """Queue ``command`` at the back (or, when sent again, the front) of its key."""
+        queue = self._keys.setdefault(command.billing_key, deque())
+        if front:
+            queue.appendleft(command)
+        else:
+            queue.append(command)
+        self.size += 1
+        if command.deadline is not None:
+            heapq.heappush(self._deadlines, (command.deadline, next(self._order), command))
+
+    def heads(self, cost: Callable[[str], float], depth: int) -> list[Head]:
+        """Each key's front: its oldest arrival and the costs of up to ``depth`` live commands."""
+        heads: list[Head] = []
+        for key, queue in list(self._keys.items()):
+            self._trim(key, queue)
+            if not queue:
+                continue
+            first = queue[0]
+            live = 0
+            for command in queue:
+                if not command.future.done():
+                    live += 1
+                    if live == depth:
+                        break
+            heads.append(Head(key, first.since, (cost(first.method),) * live, first.batchable))
+        return heads
+
+    def pop(self, key: str, count: int) -> list[Command]:
+        """Take the first ``count`` live commands of ``key``."""
+        queue = self._keys.get(key)
+        if queue is None:
+            return []
+        taken: list[Command] = []
+        while queue and len(taken) < count:
+            command = queue.popleft()
+            self.size -= 1
+            if command.live:
+                taken.append(command)
+        self._trim(key, queue)
+        return taken
+
+    def expired(self, now: float) -> Iterator[Command]:
+        """Queued commands whose deadline has passed (the caller fails them)."""
+        while self._deadlines and self._deadlines[0][0] <= now:
+            command = heapq.heappop(self._deadlines)[2]
+            if command.live and not command.started:
+                yield command
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a command still waiting."""
+        while self._deadlines and not self._deadlines[0][2].live:
+            heapq.heappop(self._deadlines)
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def drain(self) -> list[Command]:
+        """Take every queued live command out."""
+        everything = [c for queue in self._keys.values() for c in queue if c.live]
+        self._keys.clear()
+        self._deadlines.clear()
+        self.size = 0
+        return everything
+
+    def _trim(self, key: str, queue: deque[Command]) -> None:
+        while queue and queue[0].future.done():
+            queue.popleft()
+            self.size -= 1
+        if not queue:
+            self._keys.pop(key, None)

@@ -1,0 +1,335 @@
+"""The one send path: one HTTP request for some commands, and what each outcome does.
+
+Auto-batched calls and explicit batches both come through :meth:`Sender.send`, so both reserve
+(before), settle and suspend (after) the operating budget the same way. Every failure goes
+through :func:`bitrix_docgen_async.core.retry.decide`; the decision is logged at DEBUG here and
+carried out by the caller (requeue, retry after a wait) or here (fail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from bitrix_docgen_async._commands import ClientStats, Command, CommandResult, Costs
+from bitrix_docgen_async.auth import Auth
+from bitrix_docgen_async.core.encoding import encode_form_body
+from bitrix_docgen_async.core.envelope import Envelope, TimeInfo, parse_response, split_batch
+from bitrix_docgen_async.core.retry import (
+    Action,
+    Decision,
+    Jitter,
+    Outcome,
+    RetryPolicy,
+    classify,
+    decide,
+)
+from bitrix_docgen_async.errors import (
+    BitrixError,
+    ClientStateError,
+    CommandSkippedError,
+    ConnectError,
+    OperationTimeLimitError,
+    OutcomeUnknownError,
+    QueryLimitExceededError,
+    ResponseError,
+    TokenExpiredError,
+)
+from bitrix_docgen_async.limiter import Clock, Limiter
+from bitrix_docgen_async.tracing import NO_TRACER, Tracer
+from bitrix_docgen_async.transport import Transport, origin_of
+
+__all__ = ["Again", "Sender"]
+
+log = logging.getLogger("bitrix_docgen_async.session")
+
+
+@attrs.frozen
+class Again:
+    """A command to send again, as decided (``REQUEUE`` or ``RETRY`` after ``delay``)."""
+
+    command: Command
+    decision: Decision
+    error: BaseException
+
+
+class Sender:
+    """Sends commands and settles their outcomes. Shared by the flusher and explicit batches."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        auth: Auth,
+        limiter: Limiter,
+        stats: ClientStats,
+        costs: Costs,
+        retry: RetryPolicy,
+        *,
+        wall_clock: Clock = time.time,
+        jitter: Jitter | None = None,
+    ) -> None:
+        self.transport = transport
+        self.auth = auth
+        self.limiter = limiter
+        self.stats = stats
+        self.costs = costs
+        self.retry = retry
+        self._wall = wall_clock
+        self._jitter = jitter
+        #: Tracing hooks around every HTTP request (the client sets its own).
+        self.tracer: Tracer = NO_TRACER
+
+    async def send(self, commands: Sequence[Command], *, halt: bool = False) -> list[Again]:
+        """Send ``commands`` in one request (a direct call when one auto-batched command).
+
+        Each command's future gets its result or final error; the commands to send again are
+        returned with the decision. The caller marked every command ``started``.
+        """
+        now = self.limiter.clock()
+        for command in commands:
+            if command.first_sent is None:
+                command.first_sent = now
+        stale = self.auth.token
+        if len(commands) == 1 and not commands[0].key:
+            command = commands[0]
+            payload = {**command.params, **self.auth.body_params()}
+            try:
+                envelope = await self._request(command.method, payload, stale, commands)
+            except BitrixError as exc:
+                return await self._failed(commands, exc)
+            self.stats.commands += 1
+            await self._complete(command, _result(envelope, envelope.time))
+            return []
+        keys = [c.key or f"c{i}" for i, c in enumerate(commands)]
+        pairs = list(zip(keys, commands, strict=True))
+        payload = {
+            "halt": 1 if halt else 0,
+            "cmd": {k: c.encoded for k, c in pairs},
+            **self.auth.body_params(),
+        }
+        try:
+            envelope = await self._request("batch", payload, stale, commands)
+            reply = split_batch(
+                envelope.result,
+                {k: c.method for k, c in pairs},
+                secrets=self.auth.secrets(),
+                request_id=envelope.request_id,
+            )
+        except BitrixError as exc:
+            return await self._failed(commands, exc)
+        self.stats.commands += len(commands)
+        # Commands run in order: each one ended at least the later ones' durations ago.
+        ended_ago: dict[str, float] = {}
+        later = 0.0
+        for key in reversed(keys):
+            ended_ago[key] = later
+            timing = reply.times.get(key)
+            later += timing.duration if timing is not None and timing.duration else 0.0
+        again: list[Again] = []
+        suspended: set[str] = set()
+        for key, command in pairs:
+            error: BitrixError | None = reply.errors.get(key)
+            if key in reply.results and error is None:
+                outcome = CommandResult(
+                    reply.results[key],
+                    reply.totals.get(key),
+                    reply.nexts.get(key),
+                    reply.times.get(key),
+                )
+                await self._complete(command, outcome, ended_ago[key])
+                continue
+            if isinstance(error, OperationTimeLimitError):
+                self.stats.rate_limited += 1
+                if command.method not in suspended:
+                    suspended.add(command.method)
+                    await self.limiter.suspend(command.method)
+            if error is None:
+                error = (
+                    CommandSkippedError(f"{command.method}: not run, the batch halted")
+                    if halt
+                    else ResponseError("the batch reply has no entry for this command", status=200)
+                )
+            again.extend(await self._failed([command], error))
+        return again
+
+    async def _request(
+        self, method: str, payload: dict[str, Any], stale: str | None, commands: Sequence[Command]
+    ) -> Envelope:
+        """One HTTP request; a refusal is dealt with (bucket drained, token refreshed, method
+        suspended) and raised."""
+        # One wire form: the same PHP-style encoder as a batch command's query (core.params
+        # normalised the parameters before they were queued).
+        body = encode_form_body(payload)
+        url = self.auth.url_for(method)
+        response = await self.tracer.send(
+            method, payload, lambda: self.transport.post_form(url, body)
+        )
+        self.stats.http_requests += 1
+        if method == "batch":
+            self.stats.batches += 1
+        origin = origin_of(response.url)
+        if origin != self.auth.origin:
+            self.auth.rebase(origin)
+        try:
+            return parse_response(
+                response.status,
+                response.body,
+                method=method,
+                headers=response.headers,
+                secrets=self.auth.secrets(),
+            )
+        except QueryLimitExceededError:
+            # The portal's bucket is full: ours must be empty too.
+            self.stats.rate_limited += 1
+            await self.limiter.drain()
+            raise
+        except TokenExpiredError:
+            await self.auth.refresh(self.transport, stale)  # an OAuthError is final
+            raise
+        except OperationTimeLimitError:
+            self.stats.rate_limited += 1
+            for name in sorted({c.method for c in commands}):
+                await self.limiter.suspend(name)
+            raise
+
+    async def _complete(
+        self, command: Command, result: CommandResult, ended_ago: float = 0.0
+    ) -> None:
+        info: TimeInfo | None = result.time
+        actual = info.duration if info is not None else None
+        if actual is not None:
+            self.costs.observe(command.method, actual)
+        reset_in = None
+        if info is not None and info.operating_reset_at is not None:
+            reset_in = info.operating_reset_at - self._wall()
+        await self.limiter.settle(
+            command.method,
+            command.reserved,
+            actual if actual is not None else command.reserved,
+            info.operating if info is not None else None,
+            reset_in,
+            ended_ago,
+        )
+        command.reserved = 0.0
+        if command.live:
+            command.future.set_result(result)
+
+    async def _failed(self, commands: Sequence[Command], error: BitrixError) -> list[Again]:
+        """Book, decide and log each command's failure; fail the final ones here."""
+        outcome = classify(error)
+        now = self.limiter.clock()
+        again: list[Again] = []
+        for command in commands:
+            if outcome is Outcome.AMBIGUOUS:
+                # It may have run: book its estimate rather than drop it.
+                await self.limiter.settle(
+                    command.method, command.reserved, command.reserved, None, None
+                )
+            else:
+                await self.limiter.release(command.method, command.reserved)
+            command.reserved = 0.0
+            decision = decide(
+                error,
+                idempotent=command.idempotent,
+                attempt=command.attempts,
+                refusals=command.refusals,
+                elapsed=now - (command.first_sent or now),
+                policy=self.retry,
+                jitter=self._jitter,
+            )
+            log.debug(
+                "%s: %s -> %s (%s)",
+                command.method,
+                type(error).__name__,
+                decision.action.value,
+                decision.reason,
+            )
+            if decision.action is Action.FAIL:
+                if isinstance(error, ConnectError):
+                    # Say how often it was tried (the error was made by one attempt).
+                    fail(command, error.with_attempts(command.attempts + 1))
+                else:
+                    fail(command, error)
+            elif decision.action is Action.FAIL_UNKNOWN:
+                fail(command, OutcomeUnknownError(command.method, error))
+            else:
+                again.append(Again(command, decision, error))
+        return again
+
+    async def send_explicit(
+        self, commands: Sequence[Command], *, halt: bool, is_open: Callable[[], bool]
+    ) -> None:
+        """Send an explicit batch: all its commands in one request, whatever it takes.
+
+        It waits for a request token and for budget for every command (an explicit batch is
+        never split: later commands may refer to earlier results). A refusal or a retryable
+        failure of the whole request sends it again as decided; when only some commands failed,
+        each gets its own error.
+        """
+        while True:
+            if not is_open():
+                raise ClientStateError("the client was closed before this batch was sent")
+            await self.limiter.acquire()
+            if not await self._reserve_all(commands):
+                await self.limiter.refund()
+                started = self.limiter.clock()
+                hints = [await self.limiter.wait_hint(c.method) for c in commands]
+                await self.limiter.sleep(max(0.001, min([h for h in hints if h] + [1.0])))
+                self.stats.budget_wait_s += max(0.0, self.limiter.clock() - started)
+                continue
+            for command in commands:
+                command.started = True
+            try:
+                again = await self.send(commands, halt=halt)
+            except asyncio.CancelledError:
+                # The request may have run: book the estimates rather than leak them.
+                for command in commands:
+                    if command.reserved:
+                        await self.limiter.settle(
+                            command.method, command.reserved, command.reserved, None, None
+                        )
+                        command.reserved = 0.0
+                raise
+            if not again:
+                return
+            if len(again) < len(commands):
+                for item in again:
+                    fail(item.command, item.error)
+                return
+            self.stats.retries += len(again)
+            for item in again:
+                if item.decision.action is Action.REQUEUE:
+                    item.command.refusals += 1
+                else:
+                    item.command.attempts += 1
+            delay = max(item.decision.delay for item in again)
+            if delay > 0:
+                await self.limiter.sleep(delay)
+
+    async def _reserve_all(self, commands: Sequence[Command]) -> bool:
+        held: list[Command] = []
+        for command in commands:
+            cost = self.costs.estimate(command.method)
+            if not await self.limiter.reserve(command.method, (cost,)):
+                for done in held:
+                    await self.limiter.release(done.method, done.reserved)
+                    done.reserved = 0.0
+                return False
+            command.reserved = cost
+            held.append(command)
+        return True
+
+
+def fail(command: Command, error: BaseException) -> None:
+    """Raise ``error`` on the command's awaiter (unless it gave up)."""
+    if command.live:
+        command.future.set_exception(error)
+
+
+def _result(envelope: Envelope, info: TimeInfo | None) -> CommandResult:
+    return CommandResult(envelope.result, envelope.total, envelope.next, info)

@@ -1,0 +1,97 @@
+"""Batch composition: which queued commands go in the next request. Pure, tested synchronously.
+
+Queued commands wait in one queue per billing key (the portal books operating time per method,
+protocol.md §3.2), so a spent budget holds back only its own key's queue, however long: the
+planner looks at the head of each key's queue, oldest first, never at a bounded prefix of one
+FIFO. A batch holds at most 50 commands (protocol.md §2) and an expected execution time under a
+target (the portal cuts a request off at 60 s, and a ``document.add`` can render for 10-60 s);
+the first command goes even if it alone is over the target, or it could never be sent. A
+command that may not run inside ``batch`` (file transfers) goes alone.
+
+The planner does not reserve budget: the session offers each take to the limiter, which grants
+as many leading commands as fit, then plans again without the keys it has tried, until the
+planner has nothing more to add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import attrs
+
+__all__ = ["MAX_BATCH", "Head", "Take", "plan"]
+
+#: The portal runs at most 50 commands per batch (protocol.md §2).
+MAX_BATCH = 50
+
+
+@attrs.frozen
+class Head:
+    """The front of one billing key's queue.
+
+    Attributes:
+        key: the billing key (the method, as the portal books it).
+        since: when the oldest queued command of this key arrived (any monotonic order).
+        costs: the expected execution time of each of its first commands, in queue order.
+        batchable: whether this key's commands may run inside ``batch``.
+    """
+
+    key: str
+    since: float
+    costs: tuple[float, ...]
+    batchable: bool = True
+
+
+@attrs.frozen
+class Take:
+    """Take the first ``len(costs)`` commands of ``key``'s queue."""
+
+    key: str
+    costs: tuple[float, ...]
+
+    @property
+    def count(self) -> int:
+        """How many commands."""
+        return len(self.costs)
+
+
+def plan(
+    heads: Sequence[Head],
+    *,
+    skip: Collection[str] = (),
+    taken: int = 0,
+    expected: float = 0.0,
+    time_target: float = 20.0,
+    limit: int = MAX_BATCH,
+) -> list[Take]:
+    """What to add to a batch that already holds ``taken`` commands expected to run ``expected``.
+
+    Args:
+        heads: each billing key's queue front.
+        skip: keys not to take now (tried already, spent, or unmeasured and in flight).
+        taken: commands already in the batch.
+        expected: their expected execution time, seconds.
+        time_target: the expected execution time a batch may carry.
+        limit: the most commands per request.
+
+    Returns:
+        The takes, oldest key first; empty when nothing more fits.
+    """
+    takes: list[Take] = []
+    for head in sorted(heads, key=lambda h: h.since):
+        if head.key in skip or not head.costs or taken >= limit:
+            continue
+        if not head.batchable:
+            if taken == 0:
+                return [Take(head.key, head.costs[:1])]  # alone, as a direct call
+            continue
+        chosen: list[float] = []
+        for cost in head.costs:
+            if taken >= limit or (taken > 0 and expected + cost > time_target):
+                break
+            chosen.append(cost)
+            taken += 1
+            expected += cost
+        if chosen:
+            takes.append(Take(head.key, tuple(chosen)))
+    return takes

@@ -1,0 +1,170 @@
+"""An in-memory transport and a manual clock for the session's tests (no sockets, no real time).
+
+``FakeTransport`` answers REST calls and ``batch`` requests like the portal's envelope does
+(protocol.md §1.3, §2), with a ``result_time`` duration per method, per-method errors, failures
+of whole requests, and an optional gate that holds replies until the test opens it. It records
+every request and every command it received, at the moment ``post_json`` is called.
+``FakeClock`` only moves when the test calls :meth:`FakeClock.advance`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
+from urllib.parse import parse_qsl
+
+from bitrix_docgen_async.errors import TransportError
+from bitrix_docgen_async.transport import HttpResponse
+
+WEBHOOK = "http://127.0.0.1:9/rest/1/fakewebhookcode/"
+
+
+async def turns(count: int = 30) -> None:
+    """Let the loop run ``count`` turns (enough for in-memory replies to land)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+class FakeClock:
+    """A monotonic clock and its sleep; time moves only in :meth:`advance`."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking each sleeper at its moment (and letting it run)."""
+        target = self.now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            when, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, when)
+            if not future.done():
+                future.set_result(None)
+                await turns()
+        self.now = target
+        await turns()
+
+
+def _command_params(query: str) -> dict[str, str]:
+    return dict(parse_qsl(query, keep_blank_values=True))
+
+
+class FakeTransport:
+    """Answers like the portal, from memory.
+
+    Args:
+        costs: ``result_time.duration`` per method (0.01 s otherwise); a list is used in turn.
+        errors: per method, the ``(code, description)`` of a per-command error.
+        result: builds a method's ``result`` from its params.
+    """
+
+    user_agent = "fake-transport"
+
+    def __init__(
+        self,
+        costs: Mapping[str, float | list[float]] | None = None,
+        errors: Mapping[str, tuple[str, str]] | None = None,
+        result: Callable[[str, Mapping[str, str]], Any] | None = None,
+    ) -> None:
+        self.costs = dict(costs or {})
+        self.errors = dict(errors or {})
+        self.result = result or (lambda method, params: {"method": method, **params})
+        #: (method, payload) of every request, in order.
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        #: (method, params) of every command received (direct or inside a batch).
+        self.commands: list[tuple[str, dict[str, str]]] = []
+        #: When set, replies wait until it is set again (requests are recorded at once).
+        self.gate: asyncio.Event | None = None
+        #: Raised instead of answering, once per entry.
+        self.failures: list[BaseException] = []
+        self.opened = self.closed = 0
+
+    async def open(self) -> None:
+        self.opened += 1
+
+    async def close(self) -> None:
+        self.closed += 1
+
+    def sent(self, method: str) -> list[dict[str, str]]:
+        """The params of every command of ``method`` received."""
+        return [params for name, params in self.commands if name == method]
+
+    def _cost(self, method: str) -> float:
+        cost = self.costs.get(method, 0.01)
+        if isinstance(cost, list):
+            return cost.pop(0) if len(cost) > 1 else cost[0]
+        return cost
+
+    def _one(self, method: str, params: Mapping[str, str]) -> tuple[Any, Any, dict[str, Any]]:
+        timing = {"duration": self._cost(method)}
+        if method in self.errors:
+            code, description = self.errors[method]
+            return None, {"error": code, "error_description": description}, timing
+        return self.result(method, params), None, timing
+
+    async def post_json(self, url: str, payload: Mapping[str, Any]) -> HttpResponse:
+        method = url.rstrip("/").rsplit("/", 1)[-1].lower()
+        self.requests.append((method, dict(payload)))
+        if method == "batch":
+            parsed = {}
+            for key, encoded in payload["cmd"].items():
+                name, _, query = encoded.partition("?")
+                parsed[key] = (name.lower(), _command_params(query))
+                self.commands.append(parsed[key])
+        else:
+            params = {k: str(v) for k, v in payload.items() if not isinstance(v, dict)}
+            self.commands.append((method, params))
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(0)
+        if self.failures:
+            raise self.failures.pop(0)
+        if method != "batch":
+            result, error, timing = self._one(method, params)
+            body = error if error is not None else {"result": result, "time": timing}
+            return HttpResponse(400 if error else 200, {}, json.dumps(body).encode(), url)
+        results: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        times: dict[str, Any] = {}
+        for key, (name, params) in parsed.items():
+            result, error, timing = self._one(name, params)
+            times[key] = timing
+            if error is not None:
+                errors[key] = error
+            else:
+                results[key] = result
+        body = {
+            "result": {
+                "result": results,
+                "result_error": errors,
+                "result_total": [],
+                "result_next": [],
+                "result_time": times,
+            },
+            "time": {"duration": 0.01},
+        }
+        return HttpResponse(200, {}, json.dumps(body).encode(), url)
+
+    async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:
+        raise TransportError("the fake transport has no GET")
+
+    async def download(
+        self, url: str, file: BinaryIO, headers: Mapping[str, str], *, chunk_size: int = 1 << 16
+    ) -> tuple[int, Mapping[str, str]]:
+        raise TransportError("the fake transport has no downloads")
