@@ -6,7 +6,8 @@
     num.result()  # the command's own result, or its own exception
 
 Commands run in order on the portal, so a later one can use an earlier one's output
-(protocol.md §2). With ``halt=True`` the portal stops at the first failure and the commands after
+(docs/portal.md#batch). With ``halt=True`` the portal stops at the first failure and the commands
+after
 it raise :class:`CommandSkippedError`.
 """
 

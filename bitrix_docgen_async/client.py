@@ -15,12 +15,12 @@ from typing import Any, TypeVar, Unpack, overload
 
 import aiohttp
 
-from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async.auth import DEFAULT_OAUTH_URL, Auth, OAuthAuth, TokenStore, WebhookAuth
 from bitrix_docgen_async.batch import Batch
 from bitrix_docgen_async.calls import structure_result
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.core.retry import RetryPolicy
 from bitrix_docgen_async.download import Downloader
 from bitrix_docgen_async.env import client_from_env
 from bitrix_docgen_async.errors import BitrixTimeoutError, ClientStateError

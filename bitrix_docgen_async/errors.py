@@ -202,27 +202,11 @@ class RateLimitedError(ApiError):
         *,
         status: int | None = None,
         method: str | None = None,
+        request_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(code, description, status=status, method=method)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_rate_limited,
-            (type(self), self.code, self.description, self.status, self.method, self.retry_after),
-        )
-
-
-def _rebuild_rate_limited(
-    cls: type[RateLimitedError],
-    code: str,
-    description: str,
-    status: int | None,
-    method: str | None,
-    retry_after: float | None,
-) -> RateLimitedError:
-    return cls(code, description, status=status, method=method, retry_after=retry_after)
+        super().__init__(code, description, status=status, method=method, request_id=request_id)
 
 
 class QueryLimitExceededError(RateLimitedError):

@@ -13,12 +13,12 @@ from typing import TypedDict
 
 import aiohttp
 
-from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.core.retry import RetryPolicy
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
 from bitrix_docgen_async.tracing import RequestHook, ResponseHook
-from bitrix_docgen_async.transport import Timeouts
+from bitrix_docgen_async.transport import Timeouts, Transport
 
 __all__ = ["OPTION_NAMES", "ClientOptions", "check_option_names", "closest"]
 
@@ -36,6 +36,8 @@ class ClientOptions(TypedDict, total=False):
     retry: RetryPolicy
     pdf_schedule: PollSchedule | None
     download_concurrency: int
+    queue_timeout: float | None
+    transport: Transport | None
     auth_connector: str | None
     clock: Clock
     sleep: Sleep

@@ -1,9 +1,11 @@
 """Batch composition: which queued commands go in the next request. Pure, tested synchronously.
 
 Queued commands wait in one queue per billing key (the portal books operating time per method,
-protocol.md §3.2), so a spent budget holds back only its own key's queue, however long: the
+docs/portal.md#operating-time-per-method), so a spent budget holds back only its own key's queue,
+however long: the
 planner looks at the head of each key's queue, oldest first, never at a bounded prefix of one
-FIFO. A batch holds at most 50 commands (protocol.md §2) and an expected execution time under a
+FIFO. A batch holds at most 50 commands (docs/portal.md#batch) and an expected execution time under
+a
 target (the portal cuts a request off at 60 s, and a ``document.add`` can render for 10-60 s);
 the first command goes even if it alone is over the target, or it could never be sent. A
 command that may not run inside ``batch`` (file transfers) goes alone.
@@ -21,7 +23,7 @@ import attrs
 
 __all__ = ["MAX_BATCH", "Head", "Take", "plan"]
 
-#: The portal runs at most 50 commands per batch (protocol.md §2).
+#: The portal runs at most 50 commands per batch (docs/portal.md#batch).
 MAX_BATCH = 50
 
 

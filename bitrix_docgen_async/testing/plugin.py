@@ -41,10 +41,10 @@ from typing import Any
 
 import pytest
 
-from bitrix_docgen_async._retry import RetryPolicy
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
+from bitrix_docgen_async.core.retry import RetryPolicy
 from bitrix_docgen_async.testing.portal import FakePortal
 
 __all__ = [

@@ -1,9 +1,10 @@
 """An in-memory transport and a manual clock for the session's tests (no sockets, no real time).
 
 ``FakeTransport`` answers REST calls and ``batch`` requests like the portal's envelope does
-(protocol.md §1.3, §2), with a ``result_time`` duration per method, per-method errors, failures
+(docs/portal.md#responses-and-the-time-object, docs/portal.md#batch), with a ``result_time``
+duration per method, per-method errors, failures
 of whole requests, and an optional gate that holds replies until the test opens it. It records
-every request and every command it received, at the moment ``post_json`` is called.
+every request and every command it received, at the moment ``post_form`` is called.
 ``FakeClock`` only moves when the test calls :meth:`FakeClock.advance`.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
+from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.errors import TransportError
 from bitrix_docgen_async.transport import HttpResponse
 
@@ -160,6 +162,10 @@ class FakeTransport:
             "time": {"duration": 0.01},
         }
         return HttpResponse(200, {}, json.dumps(body).encode(), url)
+
+    async def post_form(self, url: str, body: bytes) -> HttpResponse:
+        """A form body, read as the portal reads it (PHP's ``parse_str``; docs/wire-form.md)."""
+        return await self.post_json(url, parse_str(body))
 
     async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:
         raise TransportError("the fake transport has no GET")

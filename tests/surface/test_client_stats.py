@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from bitrix_docgen_async import ClientStats, DocgenClient, RateLimit
 from bitrix_docgen_async.testing import FakePortal, Faults
 from tests.helpers import FAST_RETRY
@@ -43,11 +41,6 @@ async def test_counters_match_what_the_portal_saw(portal: FakePortal) -> None:
     assert stats.retries == 0 and stats.rate_limited == 0 and stats.downloads == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py counts a batch before it is sent (batches 5 > http_requests 4 here); "
-    "the engine rewrite fixes the counting: remove this mark then",
-)
 async def test_batches_never_exceed_http_requests_when_connections_drop() -> None:
     async with FakePortal(rate_limit=FAST, faults=Faults(seed=3, drop_before=0.3)) as portal:
         ids = [portal.seed_numerator(f"n{i}") for i in range(200)]
