@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -249,12 +250,25 @@ class _Tally:
             self.skipped += 1
         elif result.error is not None:
             self.failed += 1
-            key = (type(result.error).__name__, redact(str(result.error)))
+            key = (type(result.error).__name__, _generic(result))
             self.errors.setdefault(key, []).append(result.entity_id)
         else:
             self.new += 1
             self.pdfs += int(pdf)
             self.saved += int(result.pdf_path is not None)
+
+
+def _generic(result: GenerationResult) -> str:
+    """The error's message with this entity's and document's ids written as ``{entity}`` and
+    ``{document}``: errors that differ only there are the same error, counted once."""
+    message = redact(str(result.error))
+    document_id = result.document_id
+    if document_id is None and result.document is not None:
+        document_id = result.document.id
+    for name, number in (("document", document_id), ("entity", result.entity_id)):
+        if number is not None:
+            message = re.sub(rf"(?<![\w.]){number}(?![\w.])", f"{{{name}}}", message)
+    return message
 
 
 def json_line(result: GenerationResult, entity_type_id: int) -> str:
@@ -390,12 +404,7 @@ async def _generate(
         _say_unreachable(err, args, watchdog, tally, total)
         gave_up = True
     except asyncio.CancelledError:
-        hint = (
-            f"the journal {args.journal} is consistent: run the same command to resume"
-            if args.journal is not None
-            else "documents added so far stay on the portal; --journal makes runs resumable"
-        )
-        err.print(f"interrupted: {hint}", markup=False, soft_wrap=True)
+        err.print(f"interrupted: {_resume_hint(args)}", markup=False, soft_wrap=True)
         raise
     else:
         gave_up = False
@@ -435,6 +444,12 @@ def _print_errors(console: Console, tally: _Tally) -> None:
     console.print(make_table(title, ("count", "error", "entities"), rows))
 
 
+def _resume_hint(args: argparse.Namespace) -> str:
+    if args.journal is not None:
+        return f"the journal {args.journal} is consistent: run the same command to resume"
+    return "documents added so far stay on the portal; --journal makes runs resumable"
+
+
 def _say_unreachable(
     err: Console, args: argparse.Namespace, watchdog: Watchdog, tally: _Tally, total: int
 ) -> None:
@@ -444,7 +459,7 @@ def _say_unreachable(
     err.print(
         f"{args.prog}: error: the portal has not answered for {args.give_up_after:g} s while "
         f"requests failed{why}; giving up with {total - tally.results} of {total} entities "
-        "not done (exit 3)",
+        f"not done (exit 3); {_resume_hint(args)}",
         markup=False,
         soft_wrap=True,
     )
