@@ -425,6 +425,10 @@ async def _generate(
         ("retries", stats.retries),
         ("wall time", f"{wall:.1f} s"),
     ]
+    parts = lower_bound(limits, stats.http_requests, tally.new)
+    bound = parts.total if wait_pdf else max(parts.requests, parts.budget)
+    if bound > 0:  # as demo shows it: how close the run came to what the limits allow
+        rows.append(("limits' lower bound", f"{bound:.1f} s (wall / bound {wall / bound:.2f})"))
     report.print(make_table("Summary", ("", ""), rows, header=False))
     _print_errors(report, tally)
     if gave_up:

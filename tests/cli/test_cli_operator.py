@@ -220,6 +220,7 @@ async def test_a_portal_lost_mid_run_exits_3(
                 break
             await asyncio.sleep(0.02)
         assert 100 <= len(portal.documents) < 2000, "the run should be under way"
+        assert not run.done(), "a healthy run must not give up, however fast the clock runs"
     finally:
         await portal.close()
     code, out, err = await asyncio.wait_for(run, 60)
@@ -229,6 +230,28 @@ async def test_a_portal_lost_mid_run_exits_3(
     assert re.search(r"entities\s+│ \d+ of 2000", out), out
     assert made < 2000 and "--journal makes runs resumable" in err
     no_secret(portal, out, err)
+
+
+async def test_waiting_on_the_limits_is_not_giving_up(
+    start_portal: PortalFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the injected clock races ahead (every watchdog look adds a second) while the client
+    # waits for its bucket: no request fails, so the run is not given up
+    portal = await start_portal(rate_limit=RateLimit(burst=2, per_second=20.0), pdf_delay=0.02)
+    template = portal.seed_template()
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    code, out, err = await cli(
+        capsys, "generate", "--plan", "fast", "--burst", "2", "--rate", "20", "--webhook",
+        portal.webhook_url, "--template", str(template), "--entity-type", "deal", "--ids",
+        "1-60", "--wait-pdf", "--give-up-after", "1", clock=clock, sleep=sleep,
+    )  # fmt: skip
+    assert code == EXIT_OK, out + err
+    assert clock() - 1000.0 > 1 and len(portal.documents) == 60
 
 
 @pytest.mark.parametrize("blocked", ["a-file/out", "a-file"])
