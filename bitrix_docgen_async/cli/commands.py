@@ -42,7 +42,12 @@ from bitrix_docgen_async.cli.progress import (
 )
 from bitrix_docgen_async.cli.ranges import entity_type_name
 from bitrix_docgen_async.client import DocgenClient
-from bitrix_docgen_async.errors import BitrixError, NotFoundError, TransportError
+from bitrix_docgen_async.errors import (
+    BitrixError,
+    NotFoundError,
+    OutcomeUnknownError,
+    TransportError,
+)
 from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.limiter import Clock, Sleep
 from bitrix_docgen_async.models import Document
@@ -207,12 +212,14 @@ class Watchdog:
         return self._stats.retries
 
     def failed(self, error: BaseException) -> None:
-        """An entity failed; a transport failure is evidence that the portal is unreachable."""
-        if isinstance(error, TransportError):
+        """An entity failed; a transport failure (also behind a write whose outcome it made
+        unknown) is evidence that the portal is unreachable."""
+        cause = error.cause if isinstance(error, OutcomeUnknownError) else error
+        if isinstance(cause, TransportError) or isinstance(error.__cause__, TransportError):
             self._failures += 1
             self.last_failure = error
 
-    def _look(self) -> bool:
+    def unreachable(self) -> bool:
         """True once the portal has been silent and failing for long enough."""
         now = self._clock()
         if self._stats.http_requests != self._answers:
@@ -226,7 +233,7 @@ class Watchdog:
     async def run(self) -> float:
         """Return (the seconds of silence) once the portal is deemed unreachable."""
         period = min(1.0, self._give_up_after / 10)
-        while not self._look():
+        while not self.unreachable():
             await self.sleep(period)
         return self._clock() - self._last_answer
 
