@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bitrix_docgen_async.cli.errors import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_SIGINT,
     EXIT_USAGE,
     CommandError,
     UsageError,
@@ -23,11 +25,9 @@ from bitrix_docgen_async.cli.errors import (
 )
 from bitrix_docgen_async.cli.parser import PROG, build_parser
 from bitrix_docgen_async.errors import AuthError, BitrixError
+from bitrix_docgen_async.limiter import Clock, Sleep
 
 __all__ = ["main", "run"]
-
-#: 128 + the signal number, as shells report a process ended by a signal.
-_EXIT_SIGINT = 128 + signal.SIGINT
 
 Command = Callable[[], Awaitable[int]]
 
@@ -36,12 +36,24 @@ def _say(prog: str, message: str) -> None:
     print(f"{prog}: error: {redact(message)}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+) -> int:
     """Run ``bitrix-docgen`` with ``argv`` (default: the process's arguments).
 
+    Args:
+        argv: the arguments after the program name.
+        clock, sleep: what ``generate --give-up-after`` measures and waits with (injected in
+            tests, so that giving up needs no real waiting).
+
     Returns:
-        The exit code: 0 ok, 1 some items (or the run) failed, 2 usage error (including a
-        missing webhook, refused credentials or a missing ``rich``), 130/143 interrupted.
+        The exit code: 0 ok, 1 some items (or the run) failed, 2 usage or configuration error
+        (including a missing webhook, refused credentials, an unwritable ``--out`` or a
+        missing ``rich``), 3 the portal unreachable for ``--give-up-after`` seconds, 130/143
+        interrupted by SIGINT/SIGTERM.
     """
     try:
         args = build_parser().parse_args(argv)
@@ -50,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
+    args.clock, args.sleep = clock, sleep
     prog: str = args.prog
     handler: Callable[[Any], Awaitable[int]] = args.handler
     try:
@@ -65,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:  # a platform without loop signal handlers
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return _EXIT_SIGINT
+        return EXIT_SIGINT
 
 
 def run(command: Command, *, stop_ok: bool = False) -> int:

@@ -39,11 +39,10 @@ import attrs
 
 from bitrix_docgen_async.cli.errors import EXIT_OK, UsageError
 from bitrix_docgen_async.cli.presets import FAST_SCALE, Limits
-from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.testing import FAULT_KINDS, FakePortal, Faults
 from bitrix_docgen_async.testing.billing import BILLING_MODELS, billing_model
 
-__all__ = ["add_emulator_arguments", "run_emulator"]
+__all__ = ["add_emulator_arguments", "limit_arguments", "run_emulator"]
 
 #: Documents ``--seed demo`` creates (for deals 1..N) unless ``--documents`` says otherwise.
 SEEDED_DOCUMENTS = 5
@@ -92,6 +91,15 @@ def _fault(text: str) -> tuple[str, float]:
     return kind, _share(rate)
 
 
+def limit_arguments(group: argparse._ActionsContainer) -> None:
+    """``--rate``/``--burst``/``--budget``/``--window``: single figures of the limits (shared
+    by the emulator, which serves them, and the portal commands, which stay under them)."""
+    group.add_argument("--rate", type=_positive, metavar="R", help="requests drained per second")
+    group.add_argument("--burst", type=_whole, metavar="N", help="request bucket size")
+    group.add_argument("--budget", type=_positive, metavar="S", help="operating seconds/window")
+    group.add_argument("--window", type=_positive, metavar="S", help="operating window, seconds")
+
+
 def add_emulator_arguments(emu: argparse.ArgumentParser) -> None:
     """The emulator's output, data and limit options (:mod:`.parser` adds the address ones)."""
     emu.add_argument(
@@ -114,10 +122,7 @@ def add_emulator_arguments(emu: argparse.ArgumentParser) -> None:
     limits.add_argument(
         "--fast", action="store_true", help=f"same as --scale {FAST_SCALE:g} (as demo --fast)"
     )
-    limits.add_argument("--rate", type=_positive, metavar="R", help="requests drained per second")
-    limits.add_argument("--burst", type=_whole, metavar="N", help="request bucket size")
-    limits.add_argument("--budget", type=_positive, metavar="S", help="operating seconds/window")
-    limits.add_argument("--window", type=_positive, metavar="S", help="operating window, seconds")
+    limit_arguments(limits)
     limits.add_argument(
         "--billing",
         choices=BILLING_MODELS,
@@ -166,19 +171,15 @@ def limits_from(args: argparse.Namespace) -> Limits:
     """The realistic limits at the requested scale, with the flags' overrides."""
     scale = FAST_SCALE if args.fast else args.scale
     limits = Limits.scaled("fast" if args.fast else "realistic", scale)
-    rate, budget = limits.rate_limit, limits.budget
     if args.pdf_delay is not None:
         limits = attrs.evolve(limits, pdf_delay=args.pdf_delay, pdf_jitter=0.0)
     if args.pdf_jitter is not None:
         limits = attrs.evolve(limits, pdf_jitter=min(args.pdf_jitter, limits.pdf_delay))
+    limits = limits.overridden(
+        rate=args.rate, burst=args.burst, budget=args.budget, window=args.window
+    )
     return attrs.evolve(
         limits,
-        rate_limit=RateLimit(
-            burst=args.burst or rate.burst, per_second=args.rate or rate.per_second
-        ),
-        budget=OperatingBudget(
-            limit_s=args.budget or budget.limit_s, window_s=args.window or budget.window_s
-        ),
         pdf_failure_rate=args.pdf_failure_rate or 0.0,
         billing=billing_model(args.billing),
     )

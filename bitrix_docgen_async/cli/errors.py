@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "CommandError", "UsageError", "redact"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "CommandError",
+    "UsageError",
+    "redact",
+]
 
 #: Everything worked.
 EXIT_OK = 0
@@ -12,6 +22,12 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 #: The command could not run as given: bad arguments, missing webhook, refused credentials.
 EXIT_USAGE = 2
+#: The portal did not answer for ``--give-up-after`` seconds while requests were failing.
+EXIT_UNREACHABLE = 3
+#: Interrupted by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_SIGINT = 130
+#: Stopped by SIGTERM (128 + SIGTERM).
+EXIT_SIGTERM = 143
 
 #: ``/rest/{user}/{code}/``: the webhook code is the secret part of a webhook URL.
 _WEBHOOK = re.compile(r"(/rest/\d+/)[^/\s?#'\"]+")

@@ -8,8 +8,9 @@ from typing import NoReturn
 from bitrix_docgen_async._version import __version__
 from bitrix_docgen_async.cli import commands, lists
 from bitrix_docgen_async.cli.demo import run_demo
-from bitrix_docgen_async.cli.emulator import add_emulator_arguments, run_emulator
+from bitrix_docgen_async.cli.emulator import add_emulator_arguments, limit_arguments, run_emulator
 from bitrix_docgen_async.cli.errors import UsageError
+from bitrix_docgen_async.cli.presets import PLANS
 from bitrix_docgen_async.cli.ranges import entity_type, json_values, parse_ids
 
 __all__ = ["build_parser"]
@@ -62,12 +63,17 @@ def _webhook_options() -> _Parser:
         help=f"incoming webhook https://{{portal}}/rest/{{user}}/{{code}}/ "
         f"(default: ${commands.WEBHOOK_ENV}; prefer the variable: arguments show in ps)",
     )
-    group.add_argument(
-        "--plan",
-        choices=("standard", "enterprise"),
-        default="standard",
-        help="the portal's request limit: standard (burst 50, 2/s) or enterprise (250, 5/s)",
+    limits = shared.add_argument_group(
+        "limits (stay under them: match the portal, or the emulator's flags)"
     )
+    limits.add_argument(
+        "--plan",
+        choices=PLANS,
+        default="standard",
+        help="standard (bucket 50 at 2/s), enterprise (250 at 5/s), both with 480 s of "
+        "execution per method per 600 s; fast: as 'emulator --fast' (50 at 200/s, 4.8 s per 6 s)",
+    )
+    limit_arguments(limits)
     return shared
 
 
@@ -123,9 +129,30 @@ def _add_portal_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     gen.add_argument(
         "--pdf-first-check",
         type=_seconds,
-        default=8.0,
         metavar="S",
-        help="first look for a PDF this long after creation (8, the documented minimum)",
+        help="first look for a PDF this long after creation (default: the plan's shortest "
+        "conversion; 8 s, the documented minimum, on a real portal)",
+    )
+    gen.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per entity on stdout (the summary goes to stderr)",
+    )
+    gen.add_argument(
+        "--give-up-after",
+        type=_seconds,
+        default=commands.GIVE_UP_AFTER,
+        metavar="S",
+        help="exit 3 when the portal has not answered for this long while requests fail "
+        f"({commands.GIVE_UP_AFTER:g})",
+    )
+    gen.add_argument(
+        "--progress-every",
+        type=_seconds,
+        default=commands.PROGRESS_EVERY,
+        metavar="S",
+        help="when stderr is not a terminal: a progress line every 5 %% and at least this "
+        f"often ({commands.PROGRESS_EVERY:g})",
     )
     gen.set_defaults(handler=commands.generate, prog=gen.prog)
 
@@ -164,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Bitrix24 CRM document generator: bulk generation, PDFs, and a fake portal.",
-        epilog="Exit codes: 0 ok, 1 some items failed, 2 usage error, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 some items failed, 2 usage or configuration error, "
+        "3 the portal unreachable (generate --give-up-after), 130 Ctrl-C, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -21,7 +21,7 @@ from bitrix_docgen_async.testing import FakePortal
 from bitrix_docgen_async.testing.billing import BillingModel
 from bitrix_docgen_async.testing.realistic import RealisticLimits
 
-__all__ = ["ADD", "FAST", "REALISTIC", "Limits"]
+__all__ = ["ADD", "FAST", "PLANS", "REALISTIC", "Limits", "plan_limits"]
 
 ADD = "crm.documentgenerator.document.add"
 #: How much faster than a real portal ``--fast`` runs.
@@ -96,6 +96,31 @@ class Limits:
             ),
         }
 
+    def overridden(
+        self,
+        *,
+        rate: float | None = None,
+        burst: int | None = None,
+        budget: float | None = None,
+        window: float | None = None,
+    ) -> Limits:
+        """These limits with single figures replaced (``None`` keeps a figure).
+
+        Args:
+            rate: requests the bucket drains per second.
+            burst: the bucket's size.
+            budget: seconds of execution per method per window.
+            window: the operating budget's window, seconds.
+        """
+        bucket, spent = self.rate_limit, self.budget
+        return attrs.evolve(
+            self,
+            rate_limit=RateLimit(burst=burst or bucket.burst, per_second=rate or bucket.per_second),
+            budget=OperatingBudget(
+                limit_s=budget or spent.limit_s, window_s=window or spent.window_s
+            ),
+        )
+
     def describe(self) -> str:
         """One line for the user."""
         rate, budget = self.rate_limit, self.budget
@@ -113,3 +138,24 @@ _BILLED = {"batch": "to `batch`", "method": "per command"}
 
 REALISTIC = Limits.scaled("realistic", 1.0)
 FAST = Limits.scaled("fast", FAST_SCALE)
+
+#: ``--plan`` of the portal commands: the documented plans (docs/portal.md#limits) and the
+#: emulator's ``--fast`` limits, so that a command can match ``bitrix-docgen emulator --fast``.
+PLANS = ("standard", "enterprise", "fast")
+
+
+def plan_limits(plan: str) -> Limits:
+    """The limits of a ``--plan``: ``standard`` (bucket 50 at 2/s), ``enterprise`` (250 at
+    5/s) -- both with the 480 s per 10 min operating budget -- or ``fast`` (as the emulator's
+    ``--fast``).
+
+    Raises:
+        ValueError: an unknown plan.
+    """
+    if plan == "standard":
+        return attrs.evolve(REALISTIC, name="standard")
+    if plan == "enterprise":
+        return attrs.evolve(REALISTIC, name="enterprise", rate_limit=RateLimit.enterprise())
+    if plan == "fast":
+        return FAST
+    raise ValueError(f"unknown plan {plan!r}: expected one of {', '.join(PLANS)}")

@@ -1,13 +1,17 @@
-"""Live progress on stderr: one bar per step (added, converted, downloaded) and a status line.
+"""Progress on stderr: live bars on a terminal, plain lines otherwise.
 
-The display is redrawn by a task on the running loop a few times a second (no thread); the
-bulk pipeline only updates counts through :meth:`LiveProgress.on_progress`.
+On a terminal, one bar per step (added, converted, downloaded) and a status line, redrawn by a
+task on the running loop a few times a second (no thread); the bulk pipeline only updates
+counts through :meth:`LiveProgress.on_progress`. When stderr is a file or a pipe (a cron job,
+a CI log), :class:`PlainProgress` prints one plain line every 5 % and at least every few
+seconds instead, so that a log shows how far an unattended run got.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as Bars
     from rich.progress import TaskID
 
-__all__ = ["LiveProgress", "client_status", "closing"]
+__all__ = ["LiveProgress", "PlainProgress", "client_status", "closing", "format_duration"]
 
 T = TypeVar("T")
 
@@ -152,3 +156,108 @@ class LiveProgress:
             live.stop()  # draws the final state (the only one when not on a terminal)
             if not self._console.is_terminal:
                 self._console.line()  # rich ends that last drawing without a newline
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s`` or ``2 h 07 min``."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole // 60 % 60:02d} min"
+
+
+class PlainProgress:
+    """Plain progress lines for a stream that is not a terminal.
+
+    A line is printed each time another 5 % of the entities is done, at least every
+    ``every`` seconds while the run lasts (a stalled run shows it is alive), and once at the
+    end::
+
+        progress: 120/500 (24%) · done 118 · failed 2 · added 130 · 3.1/s · ETA 2 min 03 s · ...
+
+    Args:
+        console: where to print (stderr).
+        total: entities in the run.
+        status: called for each line's tail (the client's counters).
+        every: seconds between lines when fewer than 5 % got done in between.
+    """
+
+    #: A line each time this share of the entities got done.
+    STEP = 0.05
+
+    def __init__(
+        self, console: Console, total: int, status: Callable[[], str], *, every: float
+    ) -> None:
+        self._console = console
+        self._total = total
+        self._status = status
+        self._every = every
+        self._started = time.monotonic()
+        self._last_line = self._started
+        self._steps_shown = 0
+        self._ticker: asyncio.Task[None] | None = None
+        self.done = 0
+        self.failed = 0
+        self.added = 0
+
+    def on_progress(self, progress: Progress) -> None:
+        """A ``generate_many`` ``on_progress`` callback (skipped items count as added)."""
+        self.added = progress.added + progress.skipped
+
+    def update(self, done: int, failed: int) -> None:
+        """``done`` entities finished (``failed`` of them failed): a line per 5 % step."""
+        self.done, self.failed = done, failed
+        steps = int(done / max(1, self._total) / self.STEP + 1e-9)
+        if steps > self._steps_shown:
+            self._steps_shown = steps
+            self.print_line()
+
+    def line(self) -> str:
+        """The current line."""
+        elapsed = max(1e-9, time.monotonic() - self._started)
+        rate = self.done / elapsed
+        left = self._total - self.done
+        if left == 0:
+            eta = "ETA 0 s"
+        elif rate > 0:
+            eta = f"ETA {format_duration(left / rate)}"
+        else:
+            eta = "ETA unknown"
+        share = self.done / max(1, self._total)
+        return (
+            f"progress: {self.done}/{self._total} ({share:.0%}) · done {self.done - self.failed}"
+            f" · failed {self.failed} · added {self.added} · {rate:.1f}/s · {eta} · "
+            f"elapsed {format_duration(elapsed)} · {self._status()}"
+        )
+
+    def print_line(self) -> None:
+        """Print the current line now."""
+        self._last_line = time.monotonic()
+        self._console.print(self.line(), markup=False, soft_wrap=True, highlight=False)
+
+    async def _tick(self) -> None:
+        while True:
+            due = self._last_line + self._every - time.monotonic()
+            if due > 0:
+                await asyncio.sleep(due)
+                continue
+            self.print_line()
+
+    async def __aenter__(self) -> PlainProgress:
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+        if self.done < self._total or self._steps_shown == 0:
+            self.print_line()  # where the run stopped (or the only line of a short run)

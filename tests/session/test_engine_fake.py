@@ -233,7 +233,9 @@ async def _ledger_after(explicit: bool) -> list[float]:
         ledger = backend._ledger(DOC_ADD)
         assert ledger is not None
         start = clock.now
-        return [ledger.used(start + offset) for offset in (0, 595.0, 596.0, 597.5, 599.9, 600.1, 606.1)]
+        return [
+            ledger.used(start + offset) for offset in (0, 595.0, 596.0, 597.5, 599.9, 600.1, 606.1)
+        ]
 
 
 async def test_an_explicit_batch_books_the_operating_budget_like_auto_batched_calls() -> None:
