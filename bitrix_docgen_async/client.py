@@ -226,7 +226,7 @@ class DocgenClient:
             queue_timeout=self._queue_timeout,
         )
         self._stats = self._session.stats
-        self._session.tracer = self._tracer
+        self._session.sender.tracer = self._tracer
         self._session.start()
         return self
 

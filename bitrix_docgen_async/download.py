@@ -34,6 +34,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from bitrix_docgen_async._retries import wait_to_retry
 from bitrix_docgen_async.core.filetypes import ENVELOPE_BYTES, HEAD_BYTES, Kind, check_body
 from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.errors import DownloadError, TransportError
@@ -167,7 +168,7 @@ class Downloader:
         if not isinstance(document, Document):
             document = await self._client.documents.get(document)
         refreshes = 0
-        retry = self._client.session.retry
+        started = self._client.session.limiter.clock()
         attempts = 0
         while True:
             url = _url(document, kind)
@@ -190,20 +191,20 @@ class Downloader:
             try:
                 status, path = await self._fetch(document.id, kind, url, folder, filename)
             except TransportError as exc:
-                attempts += 1
-                if attempts > retry.max_attempts:
+                if not await retry_fetch(self._client, exc, document.id, kind, attempts, started):
                     raise DownloadError(document.id, kind, str(exc)) from None
-                await asyncio.sleep(retry.delay(attempts))
+                attempts += 1
                 continue
             if path is not None:
                 return path
             if status in _STALE and refreshes < _REFRESHES:
                 document, refreshes = await self._refresh(document), refreshes + 1
                 continue
-            attempts += 1
-            if status < 500 or attempts > retry.max_attempts:
+            if status < 500 or not await retry_fetch(
+                self._client, server_failure(status), document.id, kind, attempts, started
+            ):
                 raise DownloadError(document.id, kind, "the portal refused", status)
-            await asyncio.sleep(retry.delay(attempts))
+            attempts += 1
 
     async def _refresh(self, document: Document) -> Document:
         """Fresh URLs: ``document.get``, or the ``document.list`` row after an update."""
@@ -225,7 +226,7 @@ class Downloader:
             file, temp = _open_part(folder, doc_id)
             try:
                 with file:
-                    status, _ = await client.session.tracer.download(
+                    status, _ = await client.session.sender.tracer.download(
                         url,
                         lambda: client.session.transport.download(url, file, headers),
                         lambda reply: reply[0],
@@ -251,3 +252,33 @@ class Downloader:
                 raise
         log.debug("document %d: %s saved (%d bytes)", doc_id, kind, size)
         return status, final
+
+
+async def retry_fetch(
+    client: DocgenClient,
+    error: BaseException,
+    document_id: int,
+    kind: Kind,
+    attempt: int,
+    started: float,
+) -> bool:
+    """The one retry decision for a file GET (idempotent): wait and say True, or say False.
+
+    A GET of a ``*Machine`` URL is a read: a dropped connection, a timeout or a 5xx page is
+    retried after the session's jittered wait (``core.retry``), within its attempt bound.
+    """
+    session = client.session
+    return await wait_to_retry(
+        error,
+        what=f"document {document_id}: {kind} download",
+        idempotent=True,
+        attempt=attempt,
+        started=started,
+        policy=session.retry,
+        limiter=session.limiter,
+    )
+
+
+def server_failure(status: int) -> TransportError:
+    """A 5xx answer to a file GET, as the retry decision sees it (may succeed when repeated)."""
+    return TransportError(f"HTTP {status} from the file server")

@@ -39,7 +39,6 @@ from bitrix_docgen_async.core.planner import MAX_BATCH, plan
 from bitrix_docgen_async.core.retry import Jitter, RetryPolicy
 from bitrix_docgen_async.errors import BitrixError, ClientStateError, RateLimitedError
 from bitrix_docgen_async.limiter import Clock, Limiter
-from bitrix_docgen_async.tracing import Tracer
 from bitrix_docgen_async.transport import Transport
 
 __all__ = ["MAX_BATCH", "UNSET", "ClientStats", "CommandResult", "Session", "Unset"]
@@ -95,15 +94,6 @@ class Session:
         self._closed = False
 
     # -- life cycle -------------------------------------------------------------------------
-
-    @property
-    def tracer(self) -> Tracer:
-        """The tracing hooks around every HTTP request (set by the client)."""
-        return self.sender.tracer
-
-    @tracer.setter
-    def tracer(self, tracer: Tracer) -> None:
-        self.sender.tracer = tracer
 
     def start(self) -> None:
         """Start the flusher task (inside a running loop)."""

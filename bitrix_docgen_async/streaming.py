@@ -14,7 +14,6 @@ error, nor does a redirect target.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -26,7 +25,13 @@ import aiohttp
 from bitrix_docgen_async.core.filetypes import ENVELOPE_BYTES, HEAD_BYTES, Kind, check_body
 from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.core.redirects import REDIRECT_STATUSES, follow_redirect, origin_of
-from bitrix_docgen_async.download import _REFRESHES, _STALE, _url
+from bitrix_docgen_async.download import (
+    _REFRESHES,
+    _STALE,
+    _url,
+    retry_fetch,
+    server_failure,
+)
 from bitrix_docgen_async.errors import (
     ClientStateError,
     DownloadError,
@@ -140,7 +145,7 @@ async def _get(client: DocgenClient, url: str) -> aiohttp.ClientResponse:
         response: aiohttp.ClientResponse | None = None
         try:
             send = functools.partial(transport.open_get, url, headers)
-            response = await session.tracer.download(url, send, lambda reply: reply.status)
+            response = await session.sender.tracer.download(url, send, lambda reply: reply.status)
         except (TimeoutError, aiohttp.ClientError) as exc:
             failure = _failure("GET", url, exc)
         if failure is not None or response is None:
@@ -160,7 +165,7 @@ async def _open(
 ) -> FileStream:
     if not isinstance(document, Document):
         document = await client.documents.get(document)
-    retry = client.session.retry
+    started = client.session.limiter.clock()
     refreshes = attempts = 0
     while True:
         url = _url(document, kind)
@@ -181,10 +186,9 @@ async def _open(
         try:
             response = await _get(client, url)
         except TransportError as exc:
-            attempts += 1
-            if attempts > retry.max_attempts:
+            if not await retry_fetch(client, exc, document.id, kind, attempts, started):
                 raise DownloadError(document.id, kind, str(exc)) from None
-            await asyncio.sleep(retry.delay(attempts))
+            attempts += 1
             continue
         status = response.status
         if status == 200:
@@ -196,12 +200,12 @@ async def _open(
             except ValueError as exc:
                 response.close()
                 raise DownloadError(document.id, kind, str(exc), status) from None
-            except (TimeoutError, aiohttp.ClientError):
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 response.close()
-                attempts += 1
-                if attempts > retry.max_attempts:
+                broke = _failure("GET", url, exc)
+                if not await retry_fetch(client, broke, document.id, kind, attempts, started):
                     raise DownloadError(document.id, kind, "the body broke off", status) from None
-                await asyncio.sleep(retry.delay(attempts))
+                attempts += 1
                 continue
             except BaseException:
                 response.close()
@@ -215,10 +219,11 @@ async def _open(
             document = await look(client, document.id, document.pdf_since)
             refreshes += 1
             continue
-        attempts += 1
-        if status < 500 or attempts > retry.max_attempts:
+        if status < 500 or not await retry_fetch(
+            client, server_failure(status), document.id, kind, attempts, started
+        ):
             raise DownloadError(document.id, kind, "the portal refused", status)
-        await asyncio.sleep(retry.delay(attempts))
+        attempts += 1
 
 
 @contextlib.asynccontextmanager

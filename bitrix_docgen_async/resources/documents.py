@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import functools
@@ -153,7 +152,7 @@ class Documents(Resource):
         found = await find_added(self._client.call_full, *key, since)
         if found is None and delay > 0:
             # An add still running on the portal commits a moment later.
-            await asyncio.sleep(delay)
+            await self._client.session.limiter.sleep(delay)
             found = await find_added(self._client.call_full, *key, since)
         return found
 
