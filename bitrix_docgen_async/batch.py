@@ -14,15 +14,18 @@ it raise :class:`CommandSkippedError`.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from bitrix_docgen_async._commands import Command, CommandResult
+from bitrix_docgen_async.calls import structure_result
 from bitrix_docgen_async.core.planner import MAX_BATCH
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from bitrix_docgen_async.session import Session
+
+_M = TypeVar("_M")
 
 __all__ = ["Batch", "BatchCall"]
 
@@ -62,9 +65,27 @@ class BatchCall:
             raise RuntimeError("the batch has not been sent yet (leave the 'async with' first)")
         return future.result()
 
-    def result(self) -> Any:
-        """The command's ``result``; raises the command's own error."""
-        return self.response().result
+    @overload
+    def result(self) -> Any: ...
+
+    @overload
+    def result(self, *, into: type[_M], key: str | None = None) -> _M: ...
+
+    def result(self, *, into: type[Any] | None = None, key: str | None = None) -> Any:
+        """The command's ``result``; raises the command's own error.
+
+        Args:
+            into: a model (``Document``, ``Numerator``, ...) to structure the result as, with
+                the client's one converter, e.g. ``call.result(into=Numerator, key="numerator")``.
+            key: the wrapper key the result sits under (``"document"``, ``"numerator"``).
+
+        Raises:
+            ResponseError: with ``into``, the result does not fit the model.
+        """
+        result = self.response().result
+        if into is None:
+            return result
+        return structure_result(result, into, key=key, method=self.method)
 
 
 class Batch:

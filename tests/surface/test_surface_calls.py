@@ -221,6 +221,20 @@ async def test_call_into_a_model(portal: FakePortal) -> None:
             )
 
 
+async def test_an_explicit_batch_result_into_a_model(portal: FakePortal) -> None:
+    numerator_id = portal.seed_numerator("Acts", "ACT-{NUMBER}")
+    get = "crm.documentgenerator.numerator.get"
+    async with DocgenClient.from_webhook(portal.webhook_url, rate_limit=FAST) as client:
+        async with client.batch() as batch:
+            one = batch.call(get, {"id": numerator_id})
+            missing = batch.call(get, {"id": numerator_id})
+        numerator = one.result(into=Numerator, key="numerator")
+        assert isinstance(numerator, Numerator) and numerator.template == "ACT-{NUMBER}"
+        assert isinstance(one.result(), dict)  # without into: the raw result, as before
+        with pytest.raises(ResponseError, match="'numerators'"):
+            missing.result(into=Numerator, key="numerators")
+
+
 # -- tracing hooks ------------------------------------------------------------------------------
 
 
