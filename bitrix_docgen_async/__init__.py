@@ -9,7 +9,6 @@ import importlib
 from bitrix_docgen_async._version import __version__
 from bitrix_docgen_async.auth import OAuthAuth, OAuthTokens, WebhookAuth
 from bitrix_docgen_async.batch import Batch, BatchCall
-from bitrix_docgen_async.bulk import GenerationResult, Progress
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
@@ -53,6 +52,7 @@ from bitrix_docgen_async.session import ClientStats
 from bitrix_docgen_async.streaming import FileStream
 from bitrix_docgen_async.tracing import RequestRecord, ResponseRecord
 from bitrix_docgen_async.transport import Timeouts
+from bitrix_docgen_async.workflows.bulk import GenerationResult, Progress
 
 __all__ = [
     "AccessDeniedError",

@@ -21,12 +21,10 @@ from bitrix_docgen_async.calls import structure_result
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.core.retry import RetryPolicy
-from bitrix_docgen_async.download import Downloader
 from bitrix_docgen_async.env import client_from_env
 from bitrix_docgen_async.errors import BitrixTimeoutError, ClientStateError
 from bitrix_docgen_async.limiter import Clock, Limiter, Sleep
 from bitrix_docgen_async.options import ClientOptions, check_option_names
-from bitrix_docgen_async.polling import PdfPoller
 from bitrix_docgen_async.resources import Documents, Events, Numerators, Templates
 from bitrix_docgen_async.session import (
     UNSET,
@@ -38,6 +36,8 @@ from bitrix_docgen_async.session import (
 )
 from bitrix_docgen_async.tracing import RequestHook, ResponseHook, Tracer
 from bitrix_docgen_async.transport import AiohttpTransport, Timeouts, Transport
+from bitrix_docgen_async.workflows.download import Downloader
+from bitrix_docgen_async.workflows.polling import PdfPoller
 
 __all__ = ["DocgenClient"]
 

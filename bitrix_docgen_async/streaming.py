@@ -25,13 +25,6 @@ import aiohttp
 from bitrix_docgen_async.core.filetypes import ENVELOPE_BYTES, HEAD_BYTES, Kind, check_body
 from bitrix_docgen_async.core.pdf import PdfState
 from bitrix_docgen_async.core.redirects import REDIRECT_STATUSES, follow_redirect, origin_of
-from bitrix_docgen_async.download import (
-    _REFRESHES,
-    _STALE,
-    _url,
-    retry_fetch,
-    server_failure,
-)
 from bitrix_docgen_async.errors import (
     ClientStateError,
     DownloadError,
@@ -39,8 +32,15 @@ from bitrix_docgen_async.errors import (
     TransportError,
 )
 from bitrix_docgen_async.models import Document
-from bitrix_docgen_async.polling import look
 from bitrix_docgen_async.transport import AiohttpTransport, _failure
+from bitrix_docgen_async.workflows.download import (
+    _REFRESHES,
+    _STALE,
+    _url,
+    retry_fetch,
+    server_failure,
+)
+from bitrix_docgen_async.workflows.polling import look
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bitrix_docgen_async.auth import WebhookAuth
-from bitrix_docgen_async.bulk import GenerationResult
 from bitrix_docgen_async.cli.demo import lower_bound
 from bitrix_docgen_async.cli.errors import (
     EXIT_FAILED,
@@ -50,10 +49,11 @@ from bitrix_docgen_async.errors import (
     TransportError,
     UnknownFieldsError,
 )
-from bitrix_docgen_async.journal import check_journal_file
 from bitrix_docgen_async.limiter import Clock, Sleep
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.session import ClientStats
+from bitrix_docgen_async.workflows.bulk import GenerationResult
+from bitrix_docgen_async.workflows.journal import check_journal_file
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import attrs
 
-from bitrix_docgen_async.bulk import GenerationResult
 from bitrix_docgen_async.cli.errors import EXIT_FAILED, EXIT_OK, redact
 from bitrix_docgen_async.cli.output import make_console, make_table
 from bitrix_docgen_async.cli.presets import ADD, FAST, REALISTIC, Limits
 from bitrix_docgen_async.cli.progress import LiveProgress, client_status, closing
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.models import EntityType
+from bitrix_docgen_async.workflows.bulk import GenerationResult
 
 __all__ = ["LowerBound", "lower_bound", "run_demo"]
 

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from bitrix_docgen_async.bulk import Progress
 from bitrix_docgen_async.session import ClientStats
+from bitrix_docgen_async.workflows.bulk import Progress
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -13,21 +13,26 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from bitrix_docgen_async.bulk import GenerationResult, ProgressCallback, Values, generate_many
 from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.core.convert import structure, structure_fields
 from bitrix_docgen_async.core.pdf import PdfSince
-from bitrix_docgen_async.download import Kind
 from bitrix_docgen_async.errors import OutcomeUnknownError
 from bitrix_docgen_async.fieldcheck import FieldChecker
-from bitrix_docgen_async.journal import Journal
 from bitrix_docgen_async.models import Document, FieldDescription, Page
-from bitrix_docgen_async.polling import iter_ready
 from bitrix_docgen_async.resources.base import PREFIX, Resource, unwrap
 from bitrix_docgen_async.resources.listing import Listing
 from bitrix_docgen_async.resources.reconcile import KeyedLocks, find_added
 from bitrix_docgen_async.session import CommandResult
 from bitrix_docgen_async.streaming import DEFAULT_CHUNK, FileStream, open_file
+from bitrix_docgen_async.workflows.bulk import (
+    GenerationResult,
+    ProgressCallback,
+    Values,
+    generate_many,
+)
+from bitrix_docgen_async.workflows.download import Kind
+from bitrix_docgen_async.workflows.journal import Journal
+from bitrix_docgen_async.workflows.polling import iter_ready
 
 if TYPE_CHECKING:
     from bitrix_docgen_async.client import DocgenClient
@@ -332,7 +337,8 @@ class Documents(Resource):
             wait_pdf: wait for each PDF (implied by ``download_dir``).
             download_dir: save each PDF in this folder (created if missing) as
                 ``document-{id}.pdf``.
-            journal: an SQLite file (or any :class:`~bitrix_docgen_async.journal.Journal`); a
+            journal: an SQLite file (or any
+            :class:`~bitrix_docgen_async.workflows.journal.Journal`); a
                 re-run with it skips finished entities and, for adds interrupted by a crash,
                 looks the document up before adding again. It is bound to this portal, caller,
                 template and entity type, and one run at a time may use it.

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from bitrix_docgen_async import DocgenClient, OperatingBudget, RateLimit
-from bitrix_docgen_async.bulk import GenerationResult, Progress
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.testing import FakePortal, Faults
+from bitrix_docgen_async.workflows.bulk import GenerationResult, Progress
 from tests.helpers import FAST_RETRY, oauth_client
 
 FAST = RateLimit(burst=50, per_second=100.0)

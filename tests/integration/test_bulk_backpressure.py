@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from bitrix_docgen_async import DocgenClient, RateLimit
-from bitrix_docgen_async.bulk import GenerationResult
 from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.workflows.bulk import GenerationResult
 
 FAST = RateLimit(burst=50, per_second=200.0)
 ADD = "crm.documentgenerator.document.add"

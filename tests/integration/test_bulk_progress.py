@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from bitrix_docgen_async import DocgenClient, RateLimit
-from bitrix_docgen_async.bulk import Progress
 from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.workflows.bulk import Progress
 
 FAST = RateLimit(burst=50, per_second=200.0)
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bitrix_docgen_async import DocgenClient, JournalError, RateLimit
-from bitrix_docgen_async.bulk import GenerationResult
-from bitrix_docgen_async.journal import Journal, RunBinding, SqliteJournal
 from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.workflows.bulk import GenerationResult
+from bitrix_docgen_async.workflows.journal import Journal, RunBinding, SqliteJournal
 
 CHILD = Path(__file__).with_name("bulk_child.py")
 ROOT = Path(__file__).resolve().parents[2]

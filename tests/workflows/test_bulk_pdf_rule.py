@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from bitrix_docgen_async import DocgenClient, DownloadError, PollTimeoutError, RateLimit
-from bitrix_docgen_async.bulk import GenerationResult
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.workflows.bulk import GenerationResult
 from tests.helpers import FAST_RETRY
 
 FAST = RateLimit(burst=50, per_second=200.0)

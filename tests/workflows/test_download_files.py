@@ -22,9 +22,9 @@ from aiohttp.test_utils import TestServer
 from bitrix_docgen_async import DocgenClient, DownloadError, RateLimit
 from bitrix_docgen_async.cli import main
 from bitrix_docgen_async.core.pdf import PollSchedule
-from bitrix_docgen_async.download import Kind
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.testing import FakePortal
+from bitrix_docgen_async.workflows.download import Kind
 from tests.helpers import FAST_RETRY
 
 FAST = RateLimit(burst=50, per_second=200.0)
