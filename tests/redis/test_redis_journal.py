@@ -15,10 +15,11 @@ from bitrix_docgen_async.journal import Journal, RunBinding
 from bitrix_docgen_async.limiting.redis_server import RedisServer
 from bitrix_docgen_async.testing import FakePortal
 from tests.helpers import FAST_RETRY, FakeClock
+from tests.redis.needs import need_module
 
-pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
+need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
-from bitrix_docgen_async.redis_journal import RedisJournal, journal_keys, run_counts
+from bitrix_docgen_async.redis_journal import RedisJournal, journal_keys, run_counts  # noqa: E402
 
 BINDING = RunBinding("https://portal.example", "webhook user 1", 7, 2)
 FAST = RateLimit(burst=50, per_second=200.0)

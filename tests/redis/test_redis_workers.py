@@ -18,8 +18,9 @@ import pytest
 from bitrix_docgen_async import OperatingBudget, RateLimit
 from bitrix_docgen_async.limiting.redis_server import RedisServer
 from bitrix_docgen_async.testing import FakePortal
+from tests.redis.needs import need_module
 
-pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
+need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
 pytestmark = pytest.mark.slow
 

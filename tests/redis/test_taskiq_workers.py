@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from bitrix_docgen_async.limiting.redis_server import RedisServer
+from tests.redis.needs import need_module
 
-pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
-if not os.environ.get("CI"):
-    pytest.importorskip("taskiq_redis", reason="taskiq-redis is not installed (the [taskiq] extra)")
+need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
+need_module("taskiq_redis", "taskiq-redis is not installed (the [taskiq] extra)")
 
 pytestmark = pytest.mark.slow
 
@@ -113,15 +113,15 @@ class Workers:
         await asyncio.wait_for(proc.wait(), 30)
 
     async def stop(self) -> None:
-        for proc in self.groups.values():
+        procs = [proc for proc in self.groups.values() if proc.returncode is None]
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        # The worker process stops at once; taskiq's process manager (the group's leader) may
+        # linger after it, so what is left of the groups is killed after a short grace.
+        if procs:
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs], timeout=8)
+        for proc in procs:
             if proc.returncode is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.groups.values():
-            # The worker process stops at once; taskiq's process manager (the group's
-            # leader) may linger after it, so the group is killed after a short grace.
-            try:
-                await asyncio.wait_for(proc.wait(), 8)
-            except TimeoutError:
                 os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
         self.groups.clear()
@@ -280,6 +280,8 @@ async def test_a_failed_chunk_raises_the_librarys_error_in_the_producer(
         error = caught.value
         print(f"\nthe producer got {type(error).__module__}.{type(error).__name__}: {error}")
         assert type(error).__module__ == "bitrix_docgen_async.errors"
+        # pickled whole: the attributes came along (the stock backend would lose them)
+        assert getattr(error, "method", None) == "crm.documentgenerator.document.add"
         assert "987654" in str(error) or "template" in str(error).lower()
         progress = await producer.progress("missing-template")
         assert (progress.chunks_finished, progress.failed, progress.done) == (1, 3, 0)
