@@ -24,7 +24,7 @@ worker whose lease was taken over stops instead of adding a second document.
 Time: leases are measured on the Redis server's clock (``TIME``), so hosts with skewed clocks
 agree; ``clock=`` replaces it in tests. Intent times are the worker's wall clock, as in the local
 journal, because the portal's document list is compared with them
-(docs/portal.md#reconciling-a-lost-add).
+(docs/portal.md#document-generator).
 
 The run is bound, as the local journal is, to the portal, the caller's identity (a hash: never a
 webhook code or a token), the template and the entity type; opening it for anything else raises

@@ -11,6 +11,7 @@ from bitrix_docgen_async.cli.demo import run_demo
 from bitrix_docgen_async.cli.emulator import add_emulator_arguments, run_emulator
 from bitrix_docgen_async.cli.errors import UsageError
 from bitrix_docgen_async.cli.ranges import entity_type, json_values, parse_ids
+from bitrix_docgen_async.cli.workers import add_worker_commands
 
 __all__ = ["build_parser"]
 
@@ -171,4 +172,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_portal_commands(sub)
     _add_emulator(sub)
+    add_worker_commands(sub)
     return parser

@@ -126,7 +126,7 @@ def redelivery_timeout(
         chunk_size: entities per chunk.
         seconds_per_entity: seconds per entity at the portal's limits, e.g.
             ``add_cost / (limit_s / window_s)`` when ``document.add``'s operating budget binds
-            (docs/portal.md#operating-limit).
+            (docs/portal.md#operating-time-per-method).
         chunks_in_flight: chunks running at once over all workers (workers x the worker's
             ``--max-async-tasks``).
         pdf_wait: seconds to add for the PDFs of the chunk's last entities.
