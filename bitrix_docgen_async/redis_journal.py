@@ -59,7 +59,7 @@ from bitrix_docgen_async.errors import JournalError
 from bitrix_docgen_async.journal import Claim, JournalEntry, RunBinding
 from bitrix_docgen_async.limiting.keys import safe_url
 
-__all__ = ["RedisJournal", "journal_keys", "run_counts"]
+__all__ = ["ClaimLostError", "RedisJournal", "journal_keys", "run_counts"]
 
 _SCHEMA_VERSION = "1"
 
@@ -203,6 +203,13 @@ _NAMES = {
     "template_id": "template",
     "entity_type_id": "entity type",
 }
+
+
+class ClaimLostError(JournalError):
+    """This worker's claim on an entity ran out and another worker took the entity over.
+
+    Nothing more is written or added for it here: the other worker finishes it.
+    """
 
 
 def journal_keys(run_id: str, namespace: str = "bitrix_docgen") -> dict[str, str]:
@@ -388,7 +395,7 @@ class RedisJournal:
             # The lease ran out and another worker took the entity over: what this worker
             # would write (or add next) could duplicate that worker's document.
             self._held.discard(entity_id)
-            raise JournalError(
+            raise ClaimLostError(
                 f"journal {self.run_id}: entity {entity_id} is no longer claimed by this "
                 f"worker (lease of {self.lease:g} s ran out); another worker carries on with it"
             )

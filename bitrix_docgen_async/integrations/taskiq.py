@@ -86,8 +86,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from bitrix_docgen_async.client import DocgenClient
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.env import WEBHOOK_ENV
-from bitrix_docgen_async.errors import BitrixError
-from bitrix_docgen_async.redis_journal import RedisJournal, run_counts
+from bitrix_docgen_async.errors import BitrixError, JournalError
+from bitrix_docgen_async.redis_journal import ClaimLostError, RedisJournal, run_counts
 from bitrix_docgen_async.redis_limiter import RedisLimiter
 
 __all__ = [
@@ -435,7 +435,9 @@ class DocgenTaskiq:
                 max_in_flight=self.max_in_flight,
                 reconcile_delay=self.reconcile_delay,
             ):
-                if result.skipped and result.document_id is None and result.error is None:
+                if isinstance(result.error, ClaimLostError) or (
+                    result.skipped and result.document_id is None and result.error is None
+                ):
                     held.append(result.entity_id)  # another worker holds it right now
                 elif result.error is not None:
                     failed += 1
@@ -446,7 +448,13 @@ class DocgenTaskiq:
                     made += not result.skipped
             pending = held
             if pending:
-                # Its holder finishes it, or dies and its lease runs out: look again then.
+                # Its holder finishes it, or dies and its lease runs out: look again then. A
+                # holder alive but slower than the redelivery timeout fails this delivery.
+                if loop.time() - started > max(self.redelivery, 4 * self.journal_lease):
+                    raise JournalError(
+                        f"run {run_id}, chunk {chunk}: {len(pending)} entities still held by "
+                        f"another worker after {loop.time() - started:.0f} s"
+                    )
                 waits += 1
                 await asyncio.sleep(min(self.journal_lease / 3, 0.2 * waits))
         _, finished = self._keys(run_id)

@@ -19,7 +19,12 @@ from tests.redis.needs import need_module
 
 need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
-from bitrix_docgen_async.redis_journal import RedisJournal, journal_keys, run_counts  # noqa: E402
+from bitrix_docgen_async.redis_journal import (  # noqa: E402
+    ClaimLostError,
+    RedisJournal,
+    journal_keys,
+    run_counts,
+)
 
 BINDING = RunBinding("https://portal.example", "webhook user 1", 7, 2)
 FAST = RateLimit(burst=50, per_second=200.0)
@@ -132,8 +137,10 @@ async def test_an_expired_claim_is_taken_over_with_its_intent(
         assert (claim.entry.state, claim.entry.intended_at) == ("adding", intended)
         # the old owner, were it still alive, learns it lost the claim and may write nothing
         assert await crashed.renew() == {4}
-        with pytest.raises(JournalError, match="no longer claimed"):
+        with pytest.raises(ClaimLostError, match="no longer claimed") as caught:
             await crashed.record_added(4, 77)
+        again = pickle.loads(pickle.dumps(caught.value))  # noqa: S301
+        assert type(again) is ClaimLostError and str(again) == str(caught.value)
     finally:
         await crashed.close()
         await heir.close()
