@@ -358,9 +358,12 @@ class RedisJournal:
         try:
             field, stored = await self._bind(keys=[self._keys["meta"]], args=args)
         except (RedisError, OSError) as exc:
+            await self._disconnect()
             raise self._error("read its binding", exc) from None
         field = field.decode() if isinstance(field, bytes) else str(field)
         if field:
+            # generate_many closes only a journal it opened: leave no connection behind
+            await self._disconnect()
             stored = stored.decode() if isinstance(stored, bytes) else str(stored)
             shown = "" if field == "identity" else f": {stored} there, {wanted[field]} now"
             raise JournalError(
@@ -369,6 +372,11 @@ class RedisJournal:
             )
         self._open = True
         self._renewer = asyncio.get_running_loop().create_task(self._renew_loop())
+
+    async def _disconnect(self) -> None:
+        """Drop the connections of a client built from a URL (it reconnects if used again)."""
+        if self._owned is not None:
+            await self._owned.connection_pool.disconnect()
 
     async def claim(self, entity_id: int) -> Claim:
         status, raw, _previous = await self._script(

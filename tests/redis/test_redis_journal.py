@@ -213,3 +213,29 @@ async def test_two_runs_on_one_run_id_make_each_document_once(
         counts = await run_counts(reader.redis, "twice")
         await reader.close()
         assert counts["done"] == 120 and counts["adding"] == counts["added"] == 0
+
+
+async def test_generate_many_refuses_a_journal_of_another_template(
+    redis_server: RedisServer,
+) -> None:
+    async with FakePortal(rate_limit=FAST) as portal:
+        first, second = portal.seed_template(), portal.seed_template()
+        async with DocgenClient.from_webhook(
+            portal.webhook_url, rate_limit=FAST, retry=FAST_RETRY
+        ) as client:
+            for template in (first, second):
+                journal = RedisJournal(redis_server.url, "one-template")
+                stream = client.documents.generate_many(
+                    template_id=template,
+                    entity_type_id=2,
+                    entity_ids=[1],
+                    wait_pdf=False,
+                    journal=journal,
+                )
+                if template == first:
+                    assert [r.ok async for r in stream] == [True]
+                else:
+                    with pytest.raises(JournalError, match="another template"):
+                        _ = [r async for r in stream]
+                    await journal.close()
+        assert len(portal.documents) == 1
