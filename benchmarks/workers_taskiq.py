@@ -95,6 +95,7 @@ async def one_run(kind: str, entities: int, work: Path) -> dict[str, Any]:
             DOCGEN_REDELIVERY="8",
             DOCGEN_LEASE="3",
             DOCGEN_RECONCILE_DELAY="0.5",
+            DOCGEN_RESERVATION_TTL="5",
         )
         log = work / f"{kind}.log"
         hosts = [work / "host-a", work / "host-a", work / "host-b"]
@@ -151,7 +152,7 @@ async def one_run(kind: str, entities: int, work: Path) -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("3 workers", "killed twice", "two hosts"):
+        for kind in args.runs.split(","):
             work = Path(tmp) / kind.replace(" ", "-")
             work.mkdir()
             row = await one_run(kind, args.entities, work)
@@ -164,4 +165,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=3000)
+    parser.add_argument(
+        "--runs",
+        default="3 workers,killed twice,two hosts",
+        help="which runs, comma-separated (default: all three)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -19,7 +19,9 @@ portal of the tests:
 * ``DOCGEN_REDELIVERY``: seconds before a dead worker's chunk goes to another worker (default:
   computed from the chunk size, see ``redelivery_timeout``);
 * ``DOCGEN_LEASE``: seconds before a dead worker's entities are taken over (default 30);
-* ``DOCGEN_RECONCILE_DELAY``: seconds between two lookups of a lost add (default 2).
+* ``DOCGEN_RECONCILE_DELAY``: seconds between two lookups of a lost add (default 2);
+* ``DOCGEN_RESERVATION_TTL``: seconds before the budget a dead worker had reserved is given
+  back (default 90: above the portal's 60 s cut-off).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ docgen = DocgenTaskiq(
     redelivery=float(_redelivery) if _redelivery else None,
     journal_lease=float(os.environ.get("DOCGEN_LEASE", "30")),
     reconcile_delay=float(os.environ.get("DOCGEN_RECONCILE_DELAY", "2")),
+    reservation_ttl=float(os.environ.get("DOCGEN_RESERVATION_TTL", "90")),
 )
 #: What ``taskiq worker examples.taskiq_worker:broker`` runs.
 broker = docgen.broker

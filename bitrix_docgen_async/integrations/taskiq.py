@@ -303,6 +303,10 @@ class DocgenTaskiq:
         queue_name: the Redis stream of the chunks.
         namespace: the first part of the journal's and the progress's Redis keys.
         journal_lease: seconds a dead worker's entities stay claimed (see ``RedisJournal``).
+        reservation_ttl: seconds before the operating budget that a killed worker had reserved
+            for its calls in flight is given back to the others (``RedisLimiter``); the default
+            sits above the portal's 60 s cut-off (docs/portal.md#request-time-out), after which
+            no call of the dead worker can still be running. Until then the others may wait.
         max_in_flight, reconcile_delay: passed to ``generate_many``.
         result_ttl: seconds chunk results are kept in Redis.
     """
@@ -323,6 +327,7 @@ class DocgenTaskiq:
         queue_name: str = "bitrix_docgen",
         namespace: str = "bitrix_docgen",
         journal_lease: float = 30.0,
+        reservation_ttl: float = 90.0,
         max_in_flight: int = 200,
         reconcile_delay: float = 2.0,
         result_ttl: int = 7 * 24 * 3600,
@@ -337,6 +342,7 @@ class DocgenTaskiq:
         self.chunk_size = chunk_size
         self.namespace = namespace
         self.journal_lease = journal_lease
+        self.reservation_ttl = reservation_ttl
         self.max_in_flight = max_in_flight
         self.reconcile_delay = reconcile_delay
         if redelivery is None:
@@ -384,6 +390,7 @@ class DocgenTaskiq:
                     rate_limit=self.rate_limit,
                     operating_budget=self.operating_budget,
                     namespace=self.namespace,
+                    reservation_ttl=self.reservation_ttl,
                 )
             )
             client = await stack.enter_async_context(

@@ -152,6 +152,8 @@ def worker_env(redis: RedisServer, portal: Portal) -> dict[str, str]:
         DOCGEN_REDELIVERY="8",
         DOCGEN_LEASE="3",
         DOCGEN_RECONCILE_DELAY="0.5",
+        # the fake portal's adds take 0.01 s: a killed worker's budget comes back after 5 s
+        DOCGEN_RESERVATION_TTL="5",
     )
     return env
 
