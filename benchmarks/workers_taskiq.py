@@ -146,6 +146,7 @@ async def one_run(kind: str, entities: int, work: Path) -> dict[str, Any]:
         "wall": report.get("wall"),
         "bound": round(bound, 1),
         "wall/bound": round(report["wall"] / bound, 2) if report.get("wall") else "-",
+        "error": f"{report['error']}: {report['message']}" if "error" in report else "",
     }
 
 

@@ -354,6 +354,8 @@ class DocgenTaskiq:
             )
         #: The broker's redelivery idle timeout, seconds.
         self.redelivery = redelivery
+        #: How long a chunk waits for entities that another worker holds, seconds.
+        self.held_wait = max(4 * redelivery, 4 * journal_lease, 600.0)
         self.broker = DocgenStreamBroker(
             redis_url,
             queue_name=queue_name,
@@ -456,8 +458,9 @@ class DocgenTaskiq:
             pending = held
             if pending:
                 # Its holder finishes it, or dies and its lease runs out: look again then. A
-                # holder alive but slower than the redelivery timeout fails this delivery.
-                if loop.time() - started > max(self.redelivery, 4 * self.journal_lease):
+                # duplicate delivery waits for the first one's chunk, however slow, within
+                # a bound (a holder that renews its claims for ever would be a bug).
+                if loop.time() - started > self.held_wait:
                     raise JournalError(
                         f"run {run_id}, chunk {chunk}: {len(pending)} entities still held by "
                         f"another worker after {loop.time() - started:.0f} s"
