@@ -48,13 +48,13 @@ async def test_the_protocol_records_like_the_local_journal(redis_server: RedisSe
         await journal.record_failed(5, "OutcomeUnknownError: lost")
         assert (await journal.counts())["failed"] == 1
         await journal.record_added(5, 901)
-        await journal.record_done(5, 901, "/tmp/document-901.pdf")
+        await journal.record_done(5, 901, "pdfs/document-901.pdf")
         entry = await journal.lookup(5)
         assert entry is not None
         assert (entry.state, entry.document_id, entry.pdf_path) == (
             "done",
             901,
-            "/tmp/document-901.pdf",
+            "pdfs/document-901.pdf",
         )
         await journal.release(5)
         assert await journal.lookup(6) is None
