@@ -30,6 +30,7 @@ async def main(config: dict[str, object]) -> None:
                     "rejected_rate_limit": stats.rejected_rate_limit,
                     "rejected_operating": stats.rejected_operating,
                     "documents": len(portal.documents),
+                    "entities": len({d["entityId"] for d in portal.documents.values()}),
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 }
                 print(json.dumps(reply), flush=True)

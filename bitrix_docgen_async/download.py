@@ -3,5 +3,6 @@
 import sys
 
 from bitrix_docgen_async.workflows import download as _moved
+from bitrix_docgen_async.workflows.download import *  # noqa: F403 - the public names, for type checkers
 
 sys.modules[__name__] = _moved

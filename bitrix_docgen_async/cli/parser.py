@@ -12,6 +12,7 @@ from bitrix_docgen_async.cli.emulator import add_emulator_arguments, limit_argum
 from bitrix_docgen_async.cli.errors import UsageError
 from bitrix_docgen_async.cli.presets import PLANS
 from bitrix_docgen_async.cli.ranges import entity_type, json_values, parse_ids
+from bitrix_docgen_async.cli.workers import add_worker_commands
 
 __all__ = ["build_parser"]
 
@@ -199,4 +200,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_portal_commands(sub)
     _add_emulator(sub)
+    add_worker_commands(sub)
     return parser

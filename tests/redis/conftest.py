@@ -1,7 +1,8 @@
 """Fixtures of the shared-limiter tests: a real ``redis-server`` on a free port.
 
 The tests here skip, with the reason, when redis-py or ``redis-server`` is missing
-(``pip install -e '.[dev]'``; ``apt-get install redis-server``).
+(``pip install -e '.[dev]'``; ``apt-get install redis-server``), except under CI (``CI=true``),
+where that fails the run (``tests/redis/needs.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.redis.needs import missing
 from tests.redis.redis_server import RedisServer, redis_server_path
 
 
@@ -17,6 +19,6 @@ from tests.redis.redis_server import RedisServer, redis_server_path
 async def redis_server() -> AsyncIterator[RedisServer]:
     """A ``redis-server --save '' --appendonly no`` of this test's own, stopped after it."""
     if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        missing("redis-server is not installed (apt-get install redis-server)")
     async with RedisServer(start_timeout=10.0) as server:
         yield server

@@ -11,11 +11,12 @@ import pytest
 
 from bitrix_docgen_async import OperatingBudget, RateLimit, WebhookAuth
 from bitrix_docgen_async.limiter import MemoryBackend
+from tests.redis.needs import need_module
 from tests.redis.redis_server import RedisServer
 
-pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
+need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
-from bitrix_docgen_async.redis_limiter import (
+from bitrix_docgen_async.redis_limiter import (  # noqa: E402 - after need_module
     RedisBackend,
     RedisLimiter,
     key_prefixes,

@@ -9,11 +9,12 @@ import pytest
 
 from bitrix_docgen_async import BitrixError, DocgenClient, OperatingBudget, RateLimit
 from bitrix_docgen_async.testing import FakePortal
+from tests.redis.needs import need_module
 from tests.redis.redis_server import RedisServer
 
-pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
+need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
-from bitrix_docgen_async.redis_limiter import (
+from bitrix_docgen_async.redis_limiter import (  # noqa: E402 - after need_module
     LimiterUnavailableError,
     RedisLimiter,
 )

@@ -17,9 +17,10 @@ import pytest
 
 from bitrix_docgen_async import OperatingBudget, RateLimit
 from bitrix_docgen_async.testing import FakePortal
+from tests.redis.needs import need_module
 from tests.redis.redis_server import RedisServer
 
-pytest.importorskip("redis.asyncio", reason="redis-py is not installed (the [redis] extra)")
+need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
 pytestmark = pytest.mark.slow
 
