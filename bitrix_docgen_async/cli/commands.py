@@ -53,7 +53,7 @@ from bitrix_docgen_async.limiter import Clock, Sleep
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.session import ClientStats
 from bitrix_docgen_async.workflows.bulk import GenerationResult
-from bitrix_docgen_async.workflows.journal import check_journal_file
+from bitrix_docgen_async.workflows.journal import Journal, check_journal_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -164,10 +164,40 @@ async def _check_template(args: argparse.Namespace, client: DocgenClient) -> Non
         )
 
 
+def _is_redis(journal: str | None) -> bool:
+    return journal is not None and journal.startswith(("redis://", "rediss://", "unix://"))
+
+
+def _journal(args: argparse.Namespace) -> str | Journal | None:
+    """``--journal``: an SQLite file's path, or a :class:`RedisJournal` for a ``redis://`` URL
+    (the journal many processes and hosts share; its run is ``--run-id``)."""
+    path: str | None = args.journal
+    if not _is_redis(path):
+        return path
+    try:
+        from bitrix_docgen_async.redis_journal import RedisJournal
+    except ImportError:
+        raise UsageError(
+            "a redis:// journal needs the [redis] extra (pip install 'bitrix_docgen_async[redis]')",
+            prog=args.prog,
+        ) from None
+    run_id = args.run_id or f"template-{args.template}-type-{args.entity_type}"
+    return RedisJournal(args.journal, run_id)
+
+
+def _journal_name(args: argparse.Namespace) -> str:
+    """The journal as messages may show it (a Redis URL without its password)."""
+    if _is_redis(args.journal):
+        from bitrix_docgen_async.redis.keys import safe_url  # only with the [redis] extra
+
+        return f"{safe_url(args.journal)} (run {args.run_id or 'default'})"
+    return str(args.journal)
+
+
 def _check_journal(args: argparse.Namespace) -> None:
     """Fail early when the journal belongs to another run or is not a journal at all."""
-    if args.journal is None:
-        return
+    if args.journal is None or _is_redis(args.journal):
+        return  # a Redis journal checks its binding when the run opens it
     try:
         check_journal_file(args.journal, template_id=args.template, entity_type_id=args.entity_type)
     except JournalError as exc:
@@ -413,7 +443,7 @@ async def _generate(
                 values=args.values,
                 wait_pdf=wait_pdf,
                 download_dir=download_dir,
-                journal=args.journal,
+                journal=_journal(args),
                 on_progress=progress.on_progress,
                 pdf_timeout=args.pdf_timeout,
                 check_values=args.check_values,
@@ -435,6 +465,9 @@ async def _generate(
     except UnknownFieldsError as exc:
         # Checked against template.getfields before any add: nothing was generated.
         raise UsageError(f"{exc} (--no-check-values sends them anyway)", prog=args.prog) from None
+    except JournalError as exc:
+        # Bound to another portal, template or entity type, or in use: checked before any add.
+        raise UsageError(f"cannot use the journal: {exc}", prog=args.prog) from None
     except PortalUnreachable:
         _say_unreachable(err, args, watchdog, tally, total)
         gave_up = True
@@ -485,7 +518,7 @@ def _print_errors(console: Console, tally: _Tally) -> None:
 
 def _resume_hint(args: argparse.Namespace) -> str:
     if args.journal is not None:
-        return f"the journal {args.journal} is consistent: run the same command to resume"
+        return f"the journal {_journal_name(args)} is consistent: run the same command to resume"
     return "documents added so far stay on the portal; --journal makes runs resumable"
 
 

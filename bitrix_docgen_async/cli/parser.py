@@ -123,7 +123,17 @@ def _add_portal_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     gen.add_argument("--wait-pdf", action="store_true", help="wait for the PDFs")
     gen.add_argument("--out", metavar="DIR", help="save the PDFs there (implies --wait-pdf)")
-    gen.add_argument("--journal", metavar="FILE", help="SQLite journal: resume without duplicates")
+    gen.add_argument(
+        "--journal",
+        metavar="FILE|URL",
+        help="SQLite journal file, or redis://... for the journal shared by many processes "
+        "and hosts: resume without duplicates",
+    )
+    gen.add_argument(
+        "--run-id",
+        metavar="NAME",
+        help="the run's name in a redis:// journal (default: template-<id>-type-<id>)",
+    )
     gen.add_argument(
         "--pdf-timeout", type=_seconds, default=600.0, metavar="S", help="per PDF (600)"
     )
