@@ -307,9 +307,11 @@ class DocgenClient:
     @property
     def stats(self) -> ClientStats:
         """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads,
-        budget_wait_s, queue_depth, budget_left_s."""
+        budget_wait_s, queue_depth, budget_left_s, budget_spent_s, direct_commands,
+        batched_commands, billing_model."""
         stats = self._root._stats
         stats.budget_left_s = dict(self._limiter.budget_left)
+        stats.budget_spent_s = dict(self._limiter.budget_spent)
         return stats
 
     @overload
