@@ -26,6 +26,7 @@ __all__ = [
     "Unset",
     "check_number",
     "check_options",
+    "check_routing",
 ]
 
 
@@ -44,6 +45,12 @@ def check_number(value: object, name: str, *, positive: bool = False) -> None:
     bad = isinstance(value, bool) or not isinstance(value, int | float)
     if bad or value < 0 or (positive and value == 0):  # type: ignore[operator]
         raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+
+
+def check_routing(value: object) -> None:
+    """Refuse a ``budget_routing`` other than ``"auto"`` or ``"off"``."""
+    if value not in ("auto", "off"):
+        raise ValueError(f"budget_routing must be 'auto' or 'off', got {value!r}")
 
 
 def check_options(

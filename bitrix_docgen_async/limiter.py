@@ -193,6 +193,8 @@ class Limiter:
         self.clock = clock
         #: Seconds spent waiting for request tokens, summed over every caller.
         self.waited = 0.0
+        #: Whether the last :meth:`acquire` had to wait (the request bucket binds).
+        self.last_waited = False
         #: Per budget key (a method, or ``batch``), the seconds of budget the portal last said
         #: were left.
         self.budget_left: dict[str, float] = {}
@@ -219,6 +221,7 @@ class Limiter:
     async def acquire(self) -> None:
         """Wait for one request token (callers are served in the order they asked)."""
         wait = await self.backend.take_request()
+        self.last_waited = wait > 0
         if wait <= 0:
             return
         try:
@@ -255,9 +258,9 @@ class Limiter:
         for key in keys:
             got = await self.reserve(key, costs[:granted])
             if got < granted:
-                extra = sum(costs[got:granted])
                 for done in held:
-                    await self.release(done, extra)
+                    for cost in costs[got:granted]:  # one by one, as they were reserved
+                        await self.release(done, cost)
                 granted = got
             held.append(key)
             if not granted:
@@ -279,13 +282,13 @@ class Limiter:
         for key in keys:
             await self.settle(key, reserved, actual, None, None)
 
-    async def has_room(self, method: str) -> bool:
-        """Whether ``method``'s own budget is not spent (nothing is reserved)."""
+    async def has_room(self, method: str, seconds: float = _PROBE) -> bool:
+        """Whether ``method``'s budget has room for ``seconds`` now (nothing is reserved)."""
         if self.blocked(method):
             return False
-        if not await self.backend.try_reserve(method, _PROBE):
+        if not await self.backend.try_reserve(method, seconds):
             return False
-        await self.backend.release(method, _PROBE)
+        await self.backend.release(method, seconds)
         return True
 
     async def settle(

@@ -16,7 +16,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+import attrs
 
 from bitrix_docgen_async._commands import (
     UNSET,
@@ -28,6 +30,7 @@ from bitrix_docgen_async._commands import (
     Unset,
     check_number,
     check_options,
+    check_routing,
 )
 from bitrix_docgen_async._retries import Retries
 from bitrix_docgen_async._sender import Sender, fail
@@ -36,7 +39,7 @@ from bitrix_docgen_async.core.billing import BATCH_KEY
 from bitrix_docgen_async.core.encoding import build_command
 from bitrix_docgen_async.core.methods import method_info, normalize_method
 from bitrix_docgen_async.core.params import normalize_params
-from bitrix_docgen_async.core.planner import MAX_BATCH, plan
+from bitrix_docgen_async.core.planner import MAX_BATCH, Head, Route, plan, route
 from bitrix_docgen_async.core.retry import Jitter, RetryPolicy
 from bitrix_docgen_async.errors import BitrixError, ClientStateError, RateLimitedError
 from bitrix_docgen_async.limiter import Clock, Limiter
@@ -44,7 +47,7 @@ from bitrix_docgen_async.tracing import Tracer
 from bitrix_docgen_async.transport import Transport
 
 __all__ = ["MAX_BATCH", "UNSET", "ClientStats", "CommandResult", "Session", "Unset"]
-__all__ += ["check_options"]
+__all__ += ["check_options", "check_routing"]
 
 log = logging.getLogger("bitrix_docgen_async.session")
 
@@ -70,8 +73,11 @@ class Session:
         queue_timeout: float | None = None,
         wall_clock: Clock = time.time,
         jitter: Jitter | None = None,
+        budget_routing: Literal["auto", "off"] = "auto",
     ) -> None:
         check_options(linger, batch_time_target, queue_timeout)
+        check_routing(budget_routing)
+        self.budget_routing = budget_routing
         self.transport = transport
         self.auth = auth
         self.limiter = limiter
@@ -291,12 +297,17 @@ class Session:
         while True:
             refused = len(spent)
             heads = self.queue.heads(self.costs.estimate, MAX_BATCH)
+            if not batch:
+                heads = await self._route(heads)
             target = self.batch_time_target
             takes = plan(heads, skip=skip, taken=len(batch), expected=expected, time_target=target)
             batchable = {head.key: head.batchable for head in heads}
+            direct = {head.key: head.direct for head in heads}
             for take in takes:
                 skip.add(take.key)
                 keys = await self._budgets_for(take.key, batchable=batchable[take.key])
+                if direct[take.key] and keys:
+                    keys = (take.key,)  # routed direct: billed to its own method
                 if not keys:
                     spent.append(take.key)
                     continue
@@ -311,13 +322,40 @@ class Session:
                     expected += cost
                 batch.extend(taken)
                 if len(taken) < granted:  # callers gave up during the reservation
-                    extra = sum(take.costs[len(taken) : granted])
-                    await self.limiter.release_on(keys, extra)
+                    for cost in take.costs[len(taken) : granted]:
+                        await self.limiter.release_on(keys, cost)
             # Plan again only if a key was refused: its room may go to the other keys.
             if len(spent) == refused or (batch and not batch[0].batchable):
                 if len(batch) == 1 and batch[0].batchable:
                     await self._alone(batch[0])
                 return batch, spent
+
+    async def _route(self, heads: list[Head]) -> list[Head]:
+        """Mark the heads that go direct now (:func:`~bitrix_docgen_async.core.planner.route`).
+
+        Only with ``budget_routing="auto"`` and once the portal's figures have shown that a
+        ``batch`` is billed apart from direct calls (docs/portal.md#how-batch-is-billed).
+        """
+        billing = self.sender.billing
+        if self.budget_routing != "auto" or not billing.separate_budgets:
+            return heads
+        routed: list[Head] = []
+        for head in heads:
+            if head.batchable and head.costs and not self.limiter.blocked(head.key):
+                cost = head.costs[0]
+                # A margin of one more command: the portal refuses a method inside batches
+                # too once its own sum reaches the limit, so direct calls never take it there.
+                choice = route(
+                    head.key,
+                    separate_budgets=True,
+                    batch_room=await self.limiter.has_room(BATCH_KEY, cost),
+                    own_room=await self.limiter.has_room(head.key, 2 * cost),
+                    tokens_free=not self.limiter.last_waited,
+                )
+                if choice is Route.DIRECT:
+                    head = attrs.evolve(head, direct=True)
+            routed.append(head)
+        return routed
 
     async def _alone(self, command: Command) -> None:
         """A batchable command that goes alone: a direct call, billed to its own method.
