@@ -26,6 +26,7 @@ __all__ = [
     "Unset",
     "check_number",
     "check_options",
+    "check_routing",
 ]
 
 
@@ -44,6 +45,12 @@ def check_number(value: object, name: str, *, positive: bool = False) -> None:
     bad = isinstance(value, bool) or not isinstance(value, int | float)
     if bad or value < 0 or (positive and value == 0):  # type: ignore[operator]
         raise ValueError(f"{name} must be a number {'>' if positive else '>='} 0, got {value!r}")
+
+
+def check_routing(value: object) -> None:
+    """Refuse a ``budget_routing`` other than ``"auto"`` or ``"off"``."""
+    if value not in ("auto", "off"):
+        raise ValueError(f"budget_routing must be 'auto' or 'off', got {value!r}")
 
 
 def check_options(
@@ -83,8 +90,18 @@ class ClientStats:
             tokens and operating budget), summed.
         budget_wait_s: the part of ``limiter_wait_s`` spent waiting for operating budget.
         queue_depth: calls queued now, not yet sent.
-        budget_left_s: per method, the seconds of operating budget the portal last said were
-            left (its ``time.operating`` against the budget's limit).
+        budget_left_s: per budget key (a method billed for its direct calls, or ``batch``
+            for whole batch requests, docs/portal.md#how-batch-is-billed), the seconds of
+            operating budget the portal last said were left (its ``time.operating`` against
+            the budget's limit).
+        budget_spent_s: per budget key, the seconds the portal last said were spent in its
+            window (its ``time.operating``).
+        direct_commands: commands the portal answered to a direct call (one per request,
+            billed to the command's own method).
+        batched_commands: commands the portal answered inside ``batch`` requests.
+        billing_model: how the portal's ``time`` figures showed a ``batch`` is billed:
+            ``"batch"`` (whole, to ``batch``), ``"method"`` (each command to its method), or
+            None until a ``batch`` reply showed it (the client then books to ``batch``).
         downloads: file downloads (GETs of ``*Machine`` URLs), also in ``http_requests``.
     """
 
@@ -98,6 +115,10 @@ class ClientStats:
     budget_wait_s: float = 0.0
     queue_depth: int = 0
     budget_left_s: dict[str, float] = attrs.field(factory=dict)
+    budget_spent_s: dict[str, float] = attrs.field(factory=dict)
+    direct_commands: int = 0
+    batched_commands: int = 0
+    billing_model: str | None = None
 
 
 @attrs.define(eq=False)
@@ -119,6 +140,10 @@ class Command:
     attempts: int = 0
     refusals: int = 0
     reserved: float = 0.0
+    #: The budget keys its reservation is held against (``batch``, its method, or both).
+    budgets: tuple[str, ...] = ()
+    #: Sent inside a ``batch`` request even when alone (booked to ``batch``, not its method).
+    in_batch: bool = False
     #: Set when its request is handed to the transport: from then on it may have executed.
     started: bool = False
     first_sent: float | None = None
@@ -127,6 +152,11 @@ class Command:
     def billing_key(self) -> str:
         """The budget it is booked against: the portal books operating time per method."""
         return self.method
+
+    @property
+    def budget_keys(self) -> tuple[str, ...]:
+        """The budgets its reservation is held against (its method until one is chosen)."""
+        return self.budgets or (self.method,)
 
     @property
     def live(self) -> bool:

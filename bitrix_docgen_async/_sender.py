@@ -18,6 +18,7 @@ import attrs
 
 from bitrix_docgen_async._commands import ClientStats, Command, CommandResult, Costs
 from bitrix_docgen_async.auth import Auth
+from bitrix_docgen_async.core.billing import BATCH_KEY, BillingDetector
 from bitrix_docgen_async.core.encoding import encode_form_body
 from bitrix_docgen_async.core.envelope import Envelope, TimeInfo, parse_response, split_batch
 from bitrix_docgen_async.core.retry import (
@@ -83,6 +84,8 @@ class Sender:
         self._jitter = jitter
         #: Tracing hooks around every HTTP request (the client sets its own).
         self.tracer: Tracer = NO_TRACER
+        #: What the portal's ``time`` figures showed about how a ``batch`` is billed.
+        self.billing = BillingDetector()
 
     async def send(self, commands: Sequence[Command], *, halt: bool = False) -> list[Again]:
         """Send ``commands`` in one request (a direct call when one auto-batched command).
@@ -95,7 +98,7 @@ class Sender:
             if command.first_sent is None:
                 command.first_sent = now
         stale = self.auth.token
-        if len(commands) == 1 and not commands[0].key:
+        if len(commands) == 1 and not commands[0].key and not commands[0].in_batch:
             command = commands[0]
             payload = {**command.params, **self.auth.body_params()}
             try:
@@ -103,6 +106,7 @@ class Sender:
             except BitrixError as exc:
                 return await self._failed(commands, exc)
             self.stats.commands += 1
+            self.stats.direct_commands += 1
             await self._complete(command, _result(envelope, envelope.time))
             return []
         keys = [c.key or f"c{i}" for i, c in enumerate(commands)]
@@ -123,6 +127,13 @@ class Sender:
         except BitrixError as exc:
             return await self._failed(commands, exc)
         self.stats.commands += len(commands)
+        self.stats.batched_commands += len(commands)
+        outer = envelope.time
+        self.billing.observe(
+            outer.operating if outer is not None else None,
+            [t.operating for t in reply.times.values() if t is not None],
+        )
+        self.stats.billing_model = self.billing.detected
         # Commands run in order: each one ended at least the later ones' durations ago.
         ended_ago: dict[str, float] = {}
         later = 0.0
@@ -141,7 +152,7 @@ class Sender:
                     reply.nexts.get(key),
                     reply.times.get(key),
                 )
-                await self._complete(command, outcome, ended_ago[key])
+                await self._complete(command, outcome, ended_ago[key], batched=True)
                 continue
             if isinstance(error, OperationTimeLimitError):
                 self.stats.rate_limited += 1
@@ -155,6 +166,12 @@ class Sender:
                     else ResponseError("the batch reply has no entry for this command", status=200)
                 )
             again.extend(await self._failed([command], error))
+        if outer is not None and any(BATCH_KEY in c.budget_keys for c in commands):
+            # The whole request is billed to ``batch`` (docs/portal.md#how-batch-is-billed):
+            # its outer ``time`` is that budget's view; the commands were booked one by one.
+            await self.limiter.settle(
+                BATCH_KEY, 0.0, 0.0, outer.operating, self._reset_in(outer), 0.0
+            )
         return again
 
     async def _request(
@@ -192,32 +209,52 @@ class Sender:
             await self.auth.refresh(self.transport, stale)  # an OAuthError is final
             raise
         except OperationTimeLimitError:
+            # A 429 on a whole request is the budget it is billed to: ``batch`` for a batch
+            # billed whole, each inner method when the portal bills commands to their
+            # methods, the method for a direct call (docs/portal.md#how-batch-is-billed).
             self.stats.rate_limited += 1
-            for name in sorted({c.method for c in commands}):
+            if method == "batch":
+                keys = {key for c in commands for key in c.budget_keys}
+            else:
+                keys = {method}
+            for name in sorted(keys):
                 await self.limiter.suspend(name)
             raise
 
     async def _complete(
-        self, command: Command, result: CommandResult, ended_ago: float = 0.0
+        self,
+        command: Command,
+        result: CommandResult,
+        ended_ago: float = 0.0,
+        *,
+        batched: bool = False,
     ) -> None:
         info: TimeInfo | None = result.time
         actual = info.duration if info is not None else None
         if actual is not None:
             self.costs.observe(command.method, actual)
-        reset_in = None
-        if info is not None and info.operating_reset_at is not None:
-            reset_in = info.operating_reset_at - self._wall()
-        await self.limiter.settle(
-            command.method,
-            command.reserved,
-            actual if actual is not None else command.reserved,
-            info.operating if info is not None else None,
-            reset_in,
-            ended_ago,
-        )
+        # A command's figure is its method's sum for a direct call, and inside a batch only
+        # when the portal bills commands to their methods; under ``batch`` billing it is the
+        # request's running sum (docs/portal.md#how-batch-is-billed), never a budget's view.
+        own = info is not None and (not batched or self.billing.detected == "method")
+        for key in command.budget_keys:
+            figures = own and key == command.method
+            await self.limiter.settle(
+                key,
+                command.reserved,
+                actual if actual is not None else command.reserved,
+                info.operating if figures and info is not None else None,
+                self._reset_in(info) if figures else None,
+                ended_ago,
+            )
         command.reserved = 0.0
         if command.live:
             command.future.set_result(result)
+
+    def _reset_in(self, info: TimeInfo | None) -> float | None:
+        if info is None or info.operating_reset_at is None:
+            return None
+        return info.operating_reset_at - self._wall()
 
     async def _failed(self, commands: Sequence[Command], error: BitrixError) -> list[Again]:
         """Book, decide and log each command's failure; fail the final ones here."""
@@ -227,11 +264,11 @@ class Sender:
         for command in commands:
             if outcome is Outcome.AMBIGUOUS:
                 # It may have run: book its estimate rather than drop it.
-                await self.limiter.settle(
-                    command.method, command.reserved, command.reserved, None, None
+                await self.limiter.settle_on(
+                    command.budget_keys, command.reserved, command.reserved
                 )
             else:
-                await self.limiter.release(command.method, command.reserved)
+                await self.limiter.release_on(command.budget_keys, command.reserved)
             command.reserved = 0.0
             decision = decide(
                 error,
@@ -278,7 +315,8 @@ class Sender:
             if not await self._reserve_all(commands):
                 await self.limiter.refund()
                 started = self.limiter.clock()
-                hints = [await self.limiter.wait_hint(c.method) for c in commands]
+                keys = sorted({BATCH_KEY, *(c.method for c in commands)})
+                hints = [await self.limiter.wait_hint(key) for key in keys]
                 await self.limiter.sleep(max(0.001, min([h for h in hints if h] + [1.0])))
                 self.stats.budget_wait_s += max(0.0, self.limiter.clock() - started)
                 continue
@@ -290,8 +328,8 @@ class Sender:
                 # The request may have run: book the estimates rather than leak them.
                 for command in commands:
                     if command.reserved:
-                        await self.limiter.settle(
-                            command.method, command.reserved, command.reserved, None, None
+                        await self.limiter.settle_on(
+                            command.budget_keys, command.reserved, command.reserved
                         )
                         command.reserved = 0.0
                 raise
@@ -315,9 +353,15 @@ class Sender:
         held: list[Command] = []
         for command in commands:
             cost = self.costs.estimate(command.method)
-            if not await self.limiter.reserve(command.method, (cost,)):
+            # An explicit batch is one ``batch`` request: billed whole to ``batch`` unless the
+            # portal showed it bills each command to its method.
+            command.budgets = self.billing.budgets_in_batch(command.method)
+            if not await self.limiter.has_room(command.method) or not (
+                await self.limiter.reserve_on(command.budgets, (cost,))
+            ):
+                command.budgets = ()
                 for done in held:
-                    await self.limiter.release(done.method, done.reserved)
+                    await self.limiter.release_on(done.budget_keys, done.reserved)
                     done.reserved = 0.0
                 return False
             command.reserved = cost

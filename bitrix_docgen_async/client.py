@@ -11,7 +11,7 @@ import copy
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, TypeVar, Unpack, overload
+from typing import Any, Literal, TypeVar, Unpack, overload
 
 import aiohttp
 
@@ -33,6 +33,7 @@ from bitrix_docgen_async.session import (
     Session,
     Unset,
     check_options,
+    check_routing,
 )
 from bitrix_docgen_async.tracing import RequestHook, ResponseHook, Tracer
 from bitrix_docgen_async.transport import AiohttpTransport, Timeouts, Transport
@@ -78,6 +79,12 @@ class DocgenClient:
             (docs/portal.md#offline-events): sent as ``auth_connector`` with every call (unless
             the call has its own), so that the queue bound with the same key does not record
             the changes this client makes.
+        budget_routing: ``"auto"`` (the default) lets the client spend two operating budgets
+            once the portal's ``time`` figures have shown it bills a whole ``batch`` to
+            ``batch`` and a direct call to its own method (docs/portal.md#how-batch-is-billed):
+            ``crm.documentgenerator.document.add``/``update``/``upload`` then go direct
+            while their own budget has room, and reads go direct when ``batch``'s is spent.
+            ``"off"`` keeps everything batched. Neither budget is ever run past its limit.
         clock, sleep: injected in tests (every timed part of the client uses them).
         on_request, on_response: tracing hooks called before and after every HTTP request
             with a :class:`~bitrix_docgen_async.tracing.RequestRecord` /
@@ -106,8 +113,10 @@ class DocgenClient:
         auth_connector: str | None = None,
         on_request: RequestHook | None = None,
         on_response: ResponseHook | None = None,
+        budget_routing: Literal["auto", "off"] = "auto",
     ) -> None:
         check_options(linger, batch_time_target, queue_timeout)
+        check_routing(budget_routing)
         if auth_connector is not None and not (
             isinstance(auth_connector, str) and auth_connector.strip()
         ):
@@ -122,6 +131,7 @@ class DocgenClient:
         self._linger = float(linger)
         self._batch_time_target = float(batch_time_target)
         self._queue_timeout = queue_timeout
+        self._budget_routing: Literal["auto", "off"] = budget_routing
         self._call_queue_timeout: float | Unset | None = UNSET
         self._call_timeout: float | None = None
         self._retry = retry
@@ -224,6 +234,7 @@ class DocgenClient:
             batch_time_target=self._batch_time_target,
             retry=self._retry,
             queue_timeout=self._queue_timeout,
+            budget_routing=self._budget_routing,
         )
         self._stats = self._session.stats
         self._session.sender.tracer = self._tracer
@@ -307,9 +318,11 @@ class DocgenClient:
     @property
     def stats(self) -> ClientStats:
         """http_requests, batches, commands, retries, rate_limited, limiter_wait_s, downloads,
-        budget_wait_s, queue_depth, budget_left_s."""
+        budget_wait_s, queue_depth, budget_left_s, budget_spent_s, direct_commands,
+        batched_commands, billing_model."""
         stats = self._root._stats
         stats.budget_left_s = dict(self._limiter.budget_left)
+        stats.budget_spent_s = dict(self._limiter.budget_spent)
         return stats
 
     @overload

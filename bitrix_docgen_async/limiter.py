@@ -23,6 +23,8 @@ from bitrix_docgen_async.core.ratelimit import (
 __all__ = ["Clock", "Limiter", "LimiterBackend", "MemoryBackend", "Sleep"]
 
 Clock = Callable[[], float]
+#: A reservation small enough to probe whether a budget has any room left.
+_PROBE = 1e-6
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -191,9 +193,16 @@ class Limiter:
         self.clock = clock
         #: Seconds spent waiting for request tokens, summed over every caller.
         self.waited = 0.0
-        #: Per method, the seconds of budget the portal last said were left.
+        #: Whether the last :meth:`acquire` had to wait (the request bucket binds).
+        self.last_waited = False
+        #: Per budget key (a method, or ``batch``), the seconds of budget the portal last said
+        #: were left.
         self.budget_left: dict[str, float] = {}
+        #: Per budget key, the seconds the portal last said were spent in its window.
+        self.budget_spent: dict[str, float] = {}
         self._reset_at: dict[str, float] = {}
+        # When each key's last 429 suspension ends (this process's view).
+        self._suspended: dict[str, float] = {}
 
     @classmethod
     def in_memory(
@@ -212,6 +221,7 @@ class Limiter:
     async def acquire(self) -> None:
         """Wait for one request token (callers are served in the order they asked)."""
         wait = await self.backend.take_request()
+        self.last_waited = wait > 0
         if wait <= 0:
             return
         try:
@@ -240,10 +250,46 @@ class Limiter:
             granted += 1
         return granted
 
+    async def reserve_on(self, keys: Sequence[str], costs: Sequence[float]) -> int:
+        """Reserve each of ``costs`` (in order) on every one of ``keys``; return how many fit
+        on all of them (the rest is reserved on none)."""
+        granted = len(costs)
+        held: list[str] = []
+        for key in keys:
+            got = await self.reserve(key, costs[:granted])
+            if got < granted:
+                for done in held:
+                    for cost in costs[got:granted]:  # one by one, as they were reserved
+                        await self.release(done, cost)
+                granted = got
+            held.append(key)
+            if not granted:
+                break
+        return granted
+
     async def release(self, method: str, reserved: float) -> None:
         """Drop the reservation of a command that did not execute."""
         if reserved:
             await self.backend.release(method, reserved)
+
+    async def release_on(self, keys: Sequence[str], reserved: float) -> None:
+        """:meth:`release` on each of ``keys``."""
+        for key in keys:
+            await self.release(key, reserved)
+
+    async def settle_on(self, keys: Sequence[str], reserved: float, actual: float) -> None:
+        """Book ``actual`` in place of ``reserved`` on each of ``keys``, with no figures."""
+        for key in keys:
+            await self.settle(key, reserved, actual, None, None)
+
+    async def has_room(self, method: str, seconds: float = _PROBE) -> bool:
+        """Whether ``method``'s budget has room for ``seconds`` now (nothing is reserved)."""
+        if self.blocked(method):
+            return False
+        if not await self.backend.try_reserve(method, seconds):
+            return False
+        await self.backend.release(method, seconds)
+        return True
 
     async def settle(
         self,
@@ -266,8 +312,10 @@ class Limiter:
         """
         if reset_in is not None:
             self._reset_at[method] = self.clock() + reset_in
-        if operating is not None and self.budget is not None:
-            self.budget_left[method] = max(0.0, self.budget.limit_s - operating)
+        if operating is not None:
+            self.budget_spent[method] = operating
+            if self.budget is not None:
+                self.budget_left[method] = max(0.0, self.budget.limit_s - operating)
         await self.backend.settle(method, reserved, actual, operating, reset_in, ended_ago)
 
     async def suspend(self, method: str) -> None:
@@ -275,7 +323,23 @@ class Limiter:
         reset_at = self._reset_at.get(method)
         seconds = reset_at - self.clock() if reset_at is not None else 0.0
         self.budget_left[method] = 0.0
-        await self.backend.suspend(method, max(seconds, self.bucket_seconds))
+        seconds = max(seconds, self.bucket_seconds)
+        self._suspended[method] = self.clock() + seconds
+        await self.backend.suspend(method, seconds)
+
+    def blocked(self, method: str) -> bool:
+        """Whether a 429 for ``method`` suspends it now.
+
+        A method whose own budget is spent (by direct calls) is refused inside a ``batch`` as
+        well (docs/portal.md#how-batch-is-billed), even when the batch is booked to ``batch``.
+        """
+        until = self._suspended.get(method)
+        if until is None:
+            return False
+        if self.clock() >= until:
+            del self._suspended[method]
+            return False
+        return True
 
     async def wait_hint(self, method: str) -> float | None:
         """Seconds until ``method``'s headroom grows by itself, if it will."""

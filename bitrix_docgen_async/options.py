@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 import aiohttp
 
@@ -43,6 +43,7 @@ class ClientOptions(TypedDict, total=False):
     sleep: Sleep
     on_request: RequestHook | None
     on_response: ResponseHook | None
+    budget_routing: Literal["auto", "off"]
 
 
 #: Every option name, in the order ``DocgenClient`` documents them.

@@ -16,7 +16,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
+
+import attrs
 
 from bitrix_docgen_async._commands import (
     UNSET,
@@ -28,21 +30,23 @@ from bitrix_docgen_async._commands import (
     Unset,
     check_number,
     check_options,
+    check_routing,
 )
 from bitrix_docgen_async._retries import Retries
 from bitrix_docgen_async._sender import Sender, fail
 from bitrix_docgen_async.auth import Auth
+from bitrix_docgen_async.core.billing import BATCH_KEY
 from bitrix_docgen_async.core.encoding import build_command
 from bitrix_docgen_async.core.methods import method_info, normalize_method
 from bitrix_docgen_async.core.params import normalize_params
-from bitrix_docgen_async.core.planner import MAX_BATCH, plan
+from bitrix_docgen_async.core.planner import MAX_BATCH, Head, Route, plan, route
 from bitrix_docgen_async.core.retry import Jitter, RetryPolicy
 from bitrix_docgen_async.errors import BitrixError, ClientStateError, RateLimitedError
 from bitrix_docgen_async.limiter import Clock, Limiter
 from bitrix_docgen_async.transport import Transport
 
 __all__ = ["MAX_BATCH", "UNSET", "ClientStats", "CommandResult", "Session", "Unset"]
-__all__ += ["check_options"]
+__all__ += ["check_options", "check_routing"]
 
 log = logging.getLogger("bitrix_docgen_async.session")
 
@@ -68,8 +72,11 @@ class Session:
         queue_timeout: float | None = None,
         wall_clock: Clock = time.time,
         jitter: Jitter | None = None,
+        budget_routing: Literal["auto", "off"] = "auto",
     ) -> None:
         check_options(linger, batch_time_target, queue_timeout)
+        check_routing(budget_routing)
+        self.budget_routing = budget_routing
         self.transport = transport
         self.auth = auth
         self.limiter = limiter
@@ -249,7 +256,8 @@ class Session:
     async def _expire(self) -> None:
         """Fail the queued calls whose ``queue_timeout`` has passed; they are never sent."""
         for command in list(self.queue.expired(self.limiter.clock())):
-            hint = await self.limiter.wait_hint(command.billing_key)
+            hints = [await self.limiter.wait_hint(key) for key in (BATCH_KEY, command.method)]
+            hint = max((h for h in hints if h is not None), default=None)
             retry_after = hint if hint is not None and hint > 0 else _IDLE
             fail(
                 command,
@@ -269,7 +277,7 @@ class Session:
         except BaseException:
             for command in batch:  # cancelled by close() (or a backend failed) while held
                 fail(command, ClientStateError(_CLOSED))
-                await self.limiter.release(command.method, command.reserved)
+                await self.limiter.release_on(command.budget_keys, command.reserved)
             raise
 
     async def _fill(self, batch: list[Command]) -> tuple[list[Command], list[str]]:
@@ -279,23 +287,99 @@ class Session:
         while True:
             refused = len(spent)
             heads = self.queue.heads(self.costs.estimate, MAX_BATCH)
+            if not batch:
+                heads = await self._route(heads)
             target = self.batch_time_target
             takes = plan(heads, skip=skip, taken=len(batch), expected=expected, time_target=target)
+            batchable = {head.key: head.batchable for head in heads}
+            direct = {head.key: head.direct for head in heads}
             for take in takes:
                 skip.add(take.key)
-                granted = await self.limiter.reserve(take.key, take.costs)
-                if granted < take.count:
+                keys = await self._budgets_for(take.key, batchable=batchable[take.key])
+                if direct[take.key] and keys:
+                    keys = (take.key,)  # routed direct: billed to its own method
+                if not keys:
                     spent.append(take.key)
+                    continue
+                granted = await self.limiter.reserve_on(keys, take.costs)
+                if granted < take.count:
+                    spent.extend(keys)
                 taken = self.queue.pop(take.key, granted)
                 for command, cost in zip(taken, take.costs, strict=False):
                     command.reserved = cost
+                    command.budgets = keys
+                    command.in_batch = False
                     expected += cost
                 batch.extend(taken)
                 if len(taken) < granted:  # callers gave up during the reservation
-                    await self.limiter.release(take.key, sum(take.costs[len(taken) : granted]))
+                    for cost in take.costs[len(taken) : granted]:
+                        await self.limiter.release_on(keys, cost)
             # Plan again only if a key was refused: its room may go to the other keys.
             if len(spent) == refused or (batch and not batch[0].batchable):
+                if len(batch) == 1 and batch[0].batchable:
+                    await self._alone(batch[0])
                 return batch, spent
+
+    async def _route(self, heads: list[Head]) -> list[Head]:
+        """Mark the heads that go direct now (:func:`~bitrix_docgen_async.core.planner.route`).
+
+        Only with ``budget_routing="auto"`` and once the portal's figures have shown that a
+        ``batch`` is billed apart from direct calls (docs/portal.md#how-batch-is-billed).
+        """
+        billing = self.sender.billing
+        if self.budget_routing != "auto" or not billing.separate_budgets:
+            return heads
+        routed: list[Head] = []
+        for head in heads:
+            if head.batchable and head.costs and not self.limiter.blocked(head.key):
+                cost = head.costs[0]
+                # A margin of one more command: the portal refuses a method inside batches
+                # too once its own sum reaches the limit, so direct calls never take it there.
+                choice = route(
+                    head.key,
+                    separate_budgets=True,
+                    batch_room=await self.limiter.has_room(BATCH_KEY, cost),
+                    own_room=await self.limiter.has_room(head.key, 2 * cost),
+                    tokens_free=not self.limiter.last_waited,
+                )
+                if choice is Route.DIRECT:
+                    head = attrs.evolve(head, direct=True)
+            routed.append(head)
+        return routed
+
+    async def _alone(self, command: Command) -> None:
+        """A batchable command that goes alone: a direct call, billed to its own method.
+
+        It was booked as a batched command; the booking moves to its method when that budget
+        has room, and otherwise it is sent as a ``batch`` of one, as it was booked.
+        """
+        method = command.method
+        keys = command.budget_keys
+        if keys == (method,):
+            return
+        if method not in keys and not await self.limiter.reserve_on((method,), (command.reserved,)):
+            command.in_batch = True
+            return
+        await self.limiter.release_on([k for k in keys if k != method], command.reserved)
+        command.budgets = (method,)
+
+    async def _budgets_for(self, method: str, *, batchable: bool) -> tuple[str, ...]:
+        """The budget keys a command of ``method`` is booked to; empty if it may not go now.
+
+        A command that goes alone (not batchable) is a direct call, billed to its method. A
+        batched one is booked as the portal's figures showed it bills a ``batch``
+        (docs/portal.md#how-batch-is-billed): to ``batch``, to its method, or to both until
+        they have shown which. A method whose own budget is spent is refused inside a batch
+        as well, so it waits even when booked to ``batch``.
+        """
+        if self.limiter.blocked(method):
+            return ()
+        if not batchable:
+            return (method,)
+        keys = self.sender.billing.budgets_in_batch(method)
+        if method not in keys and not await self.limiter.has_room(method):
+            return ()
+        return keys
 
     def _dispatch(self, batch: list[Command]) -> None:
         self._learning.update(c.method for c in batch if c.method not in self.costs)
@@ -320,13 +404,13 @@ class Session:
             for command in live:
                 fail(command, exc)
                 # It may have run: book the estimate rather than leak the reservation.
-                await self.limiter.settle(
-                    command.method, command.reserved, command.reserved, None, None
+                await self.limiter.settle_on(
+                    command.budget_keys, command.reserved, command.reserved
                 )
                 command.reserved = 0.0
         finally:
             for command in dead:
-                await self.limiter.release(command.method, command.reserved)
+                await self.limiter.release_on(command.budget_keys, command.reserved)
                 command.reserved = 0.0
             self._learning.difference_update(c.method for c in batch)
             self._sending -= 1

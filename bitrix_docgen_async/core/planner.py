@@ -10,6 +10,11 @@ target (the portal cuts a request off at 60 s, and a ``document.add`` can render
 the first command goes even if it alone is over the target, or it could never be sent. A
 command that may not run inside ``batch`` (file transfers) goes alone.
 
+Where a command is billed decides where it may go (docs/portal.md#how-batch-is-billed): once
+the portal's figures have shown that a whole ``batch`` is billed to ``batch`` and a direct call
+to its own method, :func:`route` sends heavy writes direct while their own method's budget has
+room, so that both budgets are spent, and reads direct only when ``batch``'s is spent.
+
 The planner does not reserve budget: the session offers each take to the limiter, which grants
 as many leading commands as fit, then plans again without the keys it has tried, until the
 planner has nothing more to add.
@@ -17,14 +22,64 @@ planner has nothing more to add.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection, Sequence
 
 import attrs
 
-__all__ = ["MAX_BATCH", "Head", "Take", "plan"]
+__all__ = ["HEAVY_WRITES", "MAX_BATCH", "Head", "Route", "Take", "plan", "route"]
 
 #: The portal runs at most 50 commands per batch (docs/portal.md#batch).
 MAX_BATCH = 50
+
+#: Writes whose execution dominates a bulk run: worth a request of their own to spend their
+#: own method's budget next to ``batch``'s.
+HEAVY_WRITES = frozenset(
+    {
+        "crm.documentgenerator.document.add",
+        "crm.documentgenerator.document.update",
+        "crm.documentgenerator.document.upload",
+    }
+)
+
+
+class Route(enum.Enum):
+    """Where the front command of a key goes now."""
+
+    BATCH = "batch"
+    DIRECT = "direct"
+
+
+def route(
+    method: str,
+    *,
+    separate_budgets: bool,
+    batch_room: bool,
+    own_room: bool,
+    tokens_free: bool,
+) -> Route:
+    """Whether a batchable command of ``method`` goes batched or direct.
+
+    A direct call is billed to its own method and a ``batch`` to ``batch`` when the portal
+    bills that way (docs/portal.md#how-batch-is-billed). Heavy writes (:data:`HEAVY_WRITES`)
+    go direct while their own budget has room and a request token is free without waiting
+    (so that the request bucket is never the price), and batched otherwise; reads stay
+    batched while ``batch`` has room and go direct when it is spent. Nothing is routed until
+    the portal's figures have shown separate budgets.
+
+    Args:
+        method: the command's method.
+        separate_budgets: the portal showed it bills ``batch`` apart from direct calls.
+        batch_room: ``batch``'s budget has room for the command.
+        own_room: the method's own budget has room for the command, with a margin (a method
+            whose own budget is spent is refused inside batches too).
+        tokens_free: the request for this command got its token without waiting.
+    """
+    if not separate_budgets or not own_room or not tokens_free:
+        return Route.BATCH
+    if method in HEAVY_WRITES or not batch_room:
+        return Route.DIRECT
+    return Route.BATCH
 
 
 @attrs.frozen
@@ -36,12 +91,15 @@ class Head:
         since: when the oldest queued command of this key arrived (any monotonic order).
         costs: the expected execution time of each of its first commands, in queue order.
         batchable: whether this key's commands may run inside ``batch``.
+        direct: whether to send its first command alone, as a direct call.
     """
 
     key: str
     since: float
     costs: tuple[float, ...]
     batchable: bool = True
+    #: Routed to go alone now, as a direct call billed to its own method (see :func:`route`).
+    direct: bool = False
 
 
 @attrs.frozen
@@ -83,7 +141,7 @@ def plan(
     for head in sorted(heads, key=lambda h: h.since):
         if head.key in skip or not head.costs or taken >= limit:
             continue
-        if not head.batchable:
+        if not head.batchable or head.direct:
             if taken == 0:
                 return [Take(head.key, head.costs[:1])]  # alone, as a direct call
             continue
