@@ -168,10 +168,10 @@ def available(name: str) -> str:
     return ""
 
 
-async def compare(count: int, runs: int) -> None:
+async def compare(count: int, runs: int, only: list[str]) -> None:
     rows: list[list[Any]] = []
     async with PortalProcess(rate_limit=None, operating_budget=None, seed_documents=SEEDED) as p:
-        for name in ROWS:
+        for name in only:
             missing = available(name)
             if missing:
                 rows.append([LABELS[name], "-", "-", "-", "-", missing])
@@ -224,6 +224,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--commands", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--child", choices=ROWS)
     parser.add_argument("--webhook")
     parser.add_argument("--profile", help="with --child: write a cProfile dump of the run here")
@@ -231,4 +232,4 @@ if __name__ == "__main__":
     if options.child:
         child(options.child, options.webhook, options.commands, options.profile)
     else:
-        asyncio.run(compare(options.commands, options.runs))
+        asyncio.run(compare(options.commands, options.runs, options.rows))
