@@ -32,15 +32,15 @@ from typing import Any
 
 import attrs
 
+from bitrix_docgen_async.core.errormap import error_for
+from bitrix_docgen_async.core.redact import scrub
+from bitrix_docgen_async.errors import ApiError, ResponseError
+
 _fast_loads: Callable[[bytes], Any] | None
 try:  # The optional "fast" extra: a JSON decoder in Rust, 3-4 x the stdlib's speed on replies.
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - the tests also run with it set to None
     _fast_loads = None
-
-from bitrix_docgen_async.core.errormap import error_for
-from bitrix_docgen_async.core.redact import scrub
-from bitrix_docgen_async.errors import ApiError, ResponseError
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -72,7 +72,12 @@ def _number(value: object) -> float | None:
     and ``processing``, so ints are as good as floats. ``bool`` is an ``int`` in Python but never
     a time, so it is refused.
     """
-    if isinstance(value, bool):
+    kind = value.__class__
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
+    if kind is int:
+        return float(value)  # type: ignore[arg-type]
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         number = float(value)
