@@ -6,8 +6,9 @@ Workload: generate N documents for N deals, wait for their PDFs, download them. 
 in its own process against its own fresh fake portal (also in its own process) with the same
 limits: request bucket 50 / 10 per s, document.add 0.05 s, PDF conversion 1 s. "client CPU s"
 is ``resource.getrusage`` of the client's process around the run, imports done before it.
-The peer has no PDF polling or downloads of its own, so its run does what its users write: ``call()`` for the
-adds, ``get_by_ID()`` in a loop until every PDF URL is there, then aiohttp GETs (8 at once).
+The peer has no PDF polling or downloads of its own, so its run does what its users write:
+``call()`` for the adds, ``get_by_ID()`` in a loop until every PDF URL is there, then aiohttp
+GETs (8 at once).
 """
 
 from __future__ import annotations
