@@ -8,6 +8,8 @@ guess of its execution time, used to size batches until the real cost has been m
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 __all__ = ["MethodInfo", "method_info", "normalize_method"]
@@ -86,6 +88,11 @@ def normalize_method(method: str) -> str:
     """
     if not isinstance(method, str):
         raise TypeError(f"method must be a str, got {type(method).__name__}")
+    return _normalized(method)
+
+
+@functools.lru_cache(maxsize=1024)  # a program calls a handful of methods, again and again
+def _normalized(method: str) -> str:
     name = method.strip()
     if name.endswith(".json"):
         name = name[: -len(".json")]
