@@ -39,6 +39,9 @@ class MethodInfo:
 # for nothing: 1,000 writes at 0.5 s would reserve more than the whole 480 s.
 _READ = MethodInfo(idempotent=True, prior_cost=0.05)
 _WRITE = MethodInfo(idempotent=False, prior_cost=0.1)
+#: Deleting a document spends about 1 to 2 s of operating in the docs' examples (as its add and
+#: update do), so it keeps a prior of that size.
+_DELETE = MethodInfo(idempotent=False, prior_cost=1.5)
 #: Template uploads carry a .docx and may be checked by the portal: longer, not yet measured.
 _UPLOAD = MethodInfo(idempotent=False, prior_cost=0.5, measure_first=True)
 _RENDER = MethodInfo(idempotent=False, prior_cost=3.0, measure_first=True)  # renders a .docx
@@ -64,7 +67,6 @@ _KNOWN: dict[str, MethodInfo] = {
     **{
         _PREFIX + name: _WRITE
         for name in (
-            "document.delete",
             "document.enablepublicurl",
             "template.delete",
             "numerator.add",
@@ -72,6 +74,7 @@ _KNOWN: dict[str, MethodInfo] = {
             "numerator.delete",
         )
     },
+    _PREFIX + "document.delete": _DELETE,
     **{_PREFIX + name: _UPLOAD for name in ("template.add", "template.update")},
     **{_PREFIX + name: _RENDER for name in ("document.add", "document.update", "document.upload")},
     "event.get": _READ,
