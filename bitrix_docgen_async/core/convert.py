@@ -232,9 +232,20 @@ def _fast_structure_fn(
     function, which raises with its detailed message.
     """
     names: dict[str, Any] = {"cls": cls, "MISSING": _MISSING, "int": int, "str": str, "bool": bool}
+    fields = attrs.fields(cls)
+    # Arguments by position when the model allows it (no dict of keywords built per row).
+    positional = all(
+        f.init
+        and not f.kw_only
+        and (f.name not in _LOCAL or f.default is not attrs.NOTHING)
+        and not (isinstance(f.default, attrs.Factory) and f.default.takes_self)  # type: ignore[arg-type]
+        for f in fields
+    )
     lines = [f"def fast_{cls.__name__}(o):", "    kw = {}"]
-    for number, field in enumerate(attrs.fields(cls)):
+    for number, field in enumerate(fields):
         if field.name in _LOCAL:
+            if positional:
+                lines.append(f"    a{number} = {_default_source(field, number, names)}")
             continue
         wire = _wire_name(cls, field.name)
         type_ = field.type
@@ -265,20 +276,40 @@ def _fast_structure_fn(
             none = "v is None or v == ''" if empty else "v is None"
             read = f"None if {none} else ({read})"
         has_default = field.default is not attrs.NOTHING
-        if has_default:
+        if positional and has_default:
+            default = _default_source(field, number, names)
+            lines.append(f"    v = o.get({wire!r}, MISSING)")
+            lines.append(f"    a{number} = {default} if v is MISSING else ({read})")
+        elif positional:
+            lines.append(f"    v = o[{wire!r}]")
+            lines.append(f"    a{number} = {read}")
+        elif has_default:
             lines.append(f"    v = o.get({wire!r}, MISSING)")
             lines.append("    if v is not MISSING:")
             lines.append(f"        kw[{field.alias!r}] = {read}")
         else:
             lines.append(f"    v = o[{wire!r}]")
             lines.append(f"    kw[{field.alias!r}] = {read}")
-    lines.append("    return cls(**kw)")
+    if positional:
+        lines.append(f"    return cls({', '.join(f'a{n}' for n in range(len(fields)))})")
+    else:
+        lines.append("    return cls(**kw)")
     exec("\n".join(lines), names)  # noqa: S102 - source built above from the model's fields
     function: Callable[[Mapping[str, Any]], Any] = names[f"fast_{cls.__name__}"]
     return function
 
 
 _MISSING: Final = object()
+
+
+def _default_source(field: Any, number: int, names: dict[str, Any]) -> str:
+    """Source text giving ``field``'s default as attrs would (a factory called for each row)."""
+    name = f"d{number}"
+    if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+        names[name] = field.default.factory
+        return f"{name}()"
+    names[name] = field.default
+    return name
 
 
 def _model_unhook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
