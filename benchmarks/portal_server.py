@@ -14,12 +14,15 @@ from bitrix_docgen_async.testing import FakePortal
 async def main(config: dict[str, object]) -> None:
     rate = config.pop("rate_limit", None)
     budget = config.pop("operating_budget", None)
+    seed_documents = int(config.pop("seed_documents", 0))  # type: ignore[call-overload]
     async with FakePortal(
         rate_limit=RateLimit(**rate) if isinstance(rate, dict) else None,
         operating_budget=OperatingBudget(**budget) if isinstance(budget, dict) else None,
         **config,  # type: ignore[arg-type]
     ) as portal:
         template = portal.seed_template()
+        for entity in range(1, seed_documents + 1):
+            portal.seed_document(template, entity_id=entity)
         print(json.dumps({"webhook_url": portal.webhook_url, "template_id": template}), flush=True)
         while line := await asyncio.to_thread(sys.stdin.readline):
             if line.strip() == "stats":

@@ -206,7 +206,10 @@ class CommandQueue:
 
     def push(self, command: Command, *, front: bool = False) -> None:
         """Queue ``command`` at the back (or, when sent again, the front) of its key."""
-        queue = self._keys.setdefault(command.billing_key, deque())
+        key = command.billing_key
+        queue = self._keys.get(key)  # (setdefault would build a deque on every push)
+        if queue is None:
+            queue = self._keys[key] = deque()
         if front:
             queue.appendleft(command)
         else:

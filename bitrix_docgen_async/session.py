@@ -37,7 +37,7 @@ from bitrix_docgen_async._sender import Sender, fail
 from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.billing import BATCH_KEY
 from bitrix_docgen_async.core.encoding import build_command
-from bitrix_docgen_async.core.methods import method_info, normalize_method
+from bitrix_docgen_async.core.methods import MethodInfo, method_info, normalize_method
 from bitrix_docgen_async.core.params import normalize_params
 from bitrix_docgen_async.core.planner import MAX_BATCH, Head, Route, plan, route
 from bitrix_docgen_async.core.retry import Jitter, RetryPolicy
@@ -53,6 +53,8 @@ log = logging.getLogger("bitrix_docgen_async.session")
 _CLOSED = "the client was closed before this call was sent"
 #: Longest idle wait when nothing says when things change (a poll, not a bound on waiting).
 _IDLE = 1.0
+#: How many times its prior an unmeasured method that needs no probe might still cost.
+_PRIOR_ERROR = 3.0
 #: Shortest wait, so that the flusher always yields to the loop.
 _TICK = 0.001
 
@@ -85,13 +87,15 @@ class Session:
         self.retry = retry
         self.queue_timeout = queue_timeout
         self.stats = ClientStats()
-        self.costs = Costs(lambda method: method_info(method).prior_cost)
+        self.costs = Costs(self._prior)
         self.sender = Sender(
             transport, auth, limiter, self.stats, self.costs, retry, wall_clock=wall_clock,
             jitter=jitter,
         )  # fmt: skip
         self.queue = CommandQueue()
-        self._learning: set[str] = set()  # unmeasured methods in flight: one batch at a time
+        # Unmeasured methods in flight whose prior may be too low (MethodInfo.measure_first):
+        # one batch at a time until one has been measured.
+        self._learning: set[str] = set()
         self._changed = asyncio.Event()
         self._full = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -381,8 +385,34 @@ class Session:
             return ()
         return keys
 
+    def _probe_first(self, method: str) -> bool:
+        """Whether an unmeasured ``method`` sends one batch and waits for its timing.
+
+        The wait protects the batch time target (and with it the portal's 60 s cut-off,
+        docs/portal.md#request-time-out) from a prior that is too low. A prior that is an upper
+        estimate (MethodInfo.measure_first false) needs no wait when even a full batch of it,
+        ``_PRIOR_ERROR`` times costlier than assumed, stays within the target: then the rest of
+        its queue goes on at once instead of a whole round later.
+        """
+        info = method_info(method)
+        return info.measure_first or self._risky(info)
+
+    def _risky(self, info: MethodInfo) -> bool:
+        return MAX_BATCH * info.prior_cost * _PRIOR_ERROR > self.batch_time_target
+
+    def _prior(self, method: str) -> float:
+        """The cost to plan an unmeasured method with: its prior, or, when a low prior could
+        push a batch past the target (a short target), the most it might cost, so that its
+        probe batch stays within the target."""
+        info = method_info(method)
+        if not info.measure_first and self._risky(info):
+            return info.prior_cost * _PRIOR_ERROR
+        return info.prior_cost
+
     def _dispatch(self, batch: list[Command]) -> None:
-        self._learning.update(c.method for c in batch if c.method not in self.costs)
+        self._learning.update(
+            c.method for c in batch if c.method not in self.costs and self._probe_first(c.method)
+        )
         task = asyncio.get_running_loop().create_task(self._send(batch))
         self._sending += 1
         self._in_flight.add(task)

@@ -166,6 +166,15 @@ def _optional(hook: Callable[[Any, Any], T]) -> Callable[[Any, Any], T | None]:
 
 
 _to_url: Final = _optional(_to_str)
+# The scalar types whose hooks the converter registers (with ``""``/``None`` -> ``None`` for
+# ``X | None``), by type.
+_SCALAR_HOOKS: Final[Mapping[Any, Callable[[Any, Any], Any]]] = {
+    str: _to_str,
+    int: _to_int,
+    bool: _to_bool,
+    datetime: _to_datetime,
+    Decimal: _to_decimal,
+}
 
 
 def _to_enum(value: Any, type_: Any) -> enum.Enum:
@@ -176,7 +185,7 @@ def _to_enum(value: Any, type_: Any) -> enum.Enum:
 # --- model hooks ---------------------------------------------------------------------------
 
 
-def _model_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], Any]:
+def _model_hook(conv: cattrs.Converter, cls: type[Any], *, fast: bool) -> Callable[[Any, Any], Any]:
     overrides: dict[str, Any] = {
         field.name: override(
             rename=_wire_name(cls, field.name),
@@ -186,6 +195,9 @@ def _model_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], 
         for field in attrs.fields(cls)
     }
     base = make_dict_structure_fn(cls, conv, **overrides)
+    # The strict converter (contract tests) keeps cattrs' own function; production reads with
+    # one generated for the model, which on any failure hands over to cattrs' for its message.
+    quick = _fast_structure_fn(conv, cls) if fast else None
 
     def structure_model(value: Any, _: Any) -> Any:
         value = {} if value == [] else value
@@ -194,9 +206,110 @@ def _model_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any, Any], 
         settings = value.get("settings") if cls is Numerator else None
         if isinstance(settings, Mapping) and SEQUENT_GENERATOR in settings:
             value = {**value, _SEQUENT_KEY: settings[SEQUENT_GENERATOR]}
+        if quick is not None:
+            try:
+                return quick(value)
+            except Exception:  # noqa: S110 - cattrs' function below says what is wrong
+                pass
         return base(value, cls)
 
     return structure_model
+
+
+# What a hook returns unchanged: the exact classes each scalar hook lets through as they are.
+_PASS: Final[Mapping[Any, str]] = {int: "int", str: "str", bool: "bool"}
+
+
+def _fast_structure_fn(
+    conv: cattrs.Converter, cls: type[Any]
+) -> Callable[[Mapping[str, Any]], Any]:
+    """One function per model, generated once, with every field's wire quirk resolved here.
+
+    For each field the wire name, the hook and whether ``""``/``null`` mean ``None`` are decided
+    when the converter is built, so reading a row is a dict lookup and, for the common case (a
+    value already of the field's exact type), one class comparison. It computes what cattrs'
+    generated function computes with the same hooks; on any failure the caller runs cattrs'
+    function, which raises with its detailed message.
+    """
+    names: dict[str, Any] = {"cls": cls, "MISSING": _MISSING, "int": int, "str": str, "bool": bool}
+    fields = attrs.fields(cls)
+    # Arguments by position when the model allows it (no dict of keywords built per row).
+    positional = all(
+        f.init
+        and not f.kw_only
+        and (f.name not in _LOCAL or f.default is not attrs.NOTHING)
+        and not (isinstance(f.default, attrs.Factory) and f.default.takes_self)  # type: ignore[arg-type]
+        for f in fields
+    )
+    lines = [f"def fast_{cls.__name__}(o):", "    kw = {}"]
+    for number, field in enumerate(fields):
+        if field.name in _LOCAL:
+            if positional:
+                lines.append(f"    a{number} = {_default_source(field, number, names)}")
+            continue
+        wire = _wire_name(cls, field.name)
+        type_ = field.type
+        args = get_args(type_)
+        optional = len(args) == 2 and type(None) in args
+        inner = next(a for a in args if a is not type(None)) if optional else type_
+        url = field.name.endswith(_URL_SUFFIXES)
+        if url:
+            hook: Any = _to_str
+        elif inner in _SCALAR_HOOKS:
+            hook = _SCALAR_HOOKS[inner]
+        else:
+            hook = conv.get_structure_hook(type_)
+            optional = False  # cattrs' hook for ``X | None`` reads the None itself
+        h, t = f"h{number}", f"t{number}"
+        names[h], names[t] = hook, inner if (url or inner in _SCALAR_HOOKS) else type_
+        passed = _PASS.get(inner)
+        read = f"{h}(v, {t})"
+        if inner is int and not url:
+            # Ids come as digit strings from ``get`` (docs/portal.md#wire-quirks): ASCII digits
+            # are exactly what ``_to_int`` reads, so they are read here without the regex.
+            read = f"int(v) if v.__class__ is str and v.isdigit() and v.isascii() else {read}"
+        if passed is not None:
+            read = f"v if v.__class__ is {passed} else {read}"
+        if optional:
+            # "" means None for numbers, flags, times and URLs; a plain ``str | None`` keeps it.
+            empty = url or inner is not str
+            none = "v is None or v == ''" if empty else "v is None"
+            read = f"None if {none} else ({read})"
+        has_default = field.default is not attrs.NOTHING
+        if positional and has_default:
+            default = _default_source(field, number, names)
+            lines.append(f"    v = o.get({wire!r}, MISSING)")
+            lines.append(f"    a{number} = {default} if v is MISSING else ({read})")
+        elif positional:
+            lines.append(f"    v = o[{wire!r}]")
+            lines.append(f"    a{number} = {read}")
+        elif has_default:
+            lines.append(f"    v = o.get({wire!r}, MISSING)")
+            lines.append("    if v is not MISSING:")
+            lines.append(f"        kw[{field.alias!r}] = {read}")
+        else:
+            lines.append(f"    v = o[{wire!r}]")
+            lines.append(f"    kw[{field.alias!r}] = {read}")
+    if positional:
+        lines.append(f"    return cls({', '.join(f'a{n}' for n in range(len(fields)))})")
+    else:
+        lines.append("    return cls(**kw)")
+    exec("\n".join(lines), names)  # noqa: S102 - source built above from the model's fields
+    function: Callable[[Mapping[str, Any]], Any] = names[f"fast_{cls.__name__}"]
+    return function
+
+
+_MISSING: Final = object()
+
+
+def _default_source(field: Any, number: int, names: dict[str, Any]) -> str:
+    """Source text giving ``field``'s default as attrs would (a factory called for each row)."""
+    name = f"d{number}"
+    if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+        names[name] = field.default.factory
+        return f"{name}()"
+    names[name] = field.default
+    return name
 
 
 def _model_unhook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
@@ -219,7 +332,8 @@ def _model_unhook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any], dic
     return unstructure_model
 
 
-def _build(*, strict: bool) -> cattrs.Converter:
+def _build(*, strict: bool, fast: bool | None = None) -> cattrs.Converter:
+    fast = not strict if fast is None else fast
     conv = cattrs.Converter(forbid_extra_keys=strict)
     conv.register_structure_hook(str, _to_str)  # "" stays a string; below, "" means None
     scalars = {int: _to_int, bool: _to_bool, datetime: _to_datetime, Decimal: _to_decimal}
@@ -231,7 +345,7 @@ def _build(*, strict: bool) -> cattrs.Converter:
     for enum_type in (EntityType, DocumentEventType):
         conv.register_structure_hook(enum_type, _to_enum)
     for cls in _MODELS:
-        conv.register_structure_hook(cls, _model_hook(conv, cls))
+        conv.register_structure_hook(cls, _model_hook(conv, cls, fast=fast))
         conv.register_unstructure_hook(cls, _model_unhook(conv, cls))
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_unstructure_hook(Decimal, str)

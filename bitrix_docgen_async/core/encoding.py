@@ -59,6 +59,7 @@ _URLENCODED: Final[tuple[str, ...]] = tuple(
     for byte in range(256)
 )
 _ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
+_PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_]+")
 _PHP_INT: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
 # C isspace() in the "C" locale: what PHP skips once after "[" when it looks for "[]".
 _C_SPACE: Final = frozenset(" \t\n\v\f\r")
@@ -90,6 +91,10 @@ def encode_query(params: Mapping[str, Any]) -> str:
         ValueError: a key PHP cannot read back (see the module docstring), a string with a lone
             surrogate that has no byte form, or a container that contains itself.
     """
+    if params.__class__ is dict:
+        flat = _flat_query(params)
+        if flat is not None:
+            return flat
     encoded: dict[str, str] = {}
 
     def key_part(text: str) -> str:
@@ -104,6 +109,20 @@ def encode_query(params: Mapping[str, Any]) -> str:
         if len(path) > 1:
             name += "".join(["%5B" + key_part(part) + "%5D" for part in path[1:]])
         pairs.append(name + "=" + _urlencode(_utf8(value, path)))
+    return "&".join(pairs)
+
+
+def _flat_query(params: dict[Any, Any]) -> str | None:
+    """The query of the commonest call, ``{"id": 61}``: plain keys and ints only, else ``None``.
+
+    Such a pair is sent as the general path would send it (``urlencode`` leaves ASCII letters,
+    digits and ``_`` as they are; an int is its decimal form), without walking a tree.
+    """
+    pairs = []
+    for key, value in params.items():
+        if key.__class__ is not str or value.__class__ is not int or not _PLAIN_KEY.fullmatch(key):
+            return None
+        pairs.append(f"{key}={value}")
     return "&".join(pairs)
 
 

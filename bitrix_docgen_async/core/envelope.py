@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -35,6 +35,12 @@ import attrs
 from bitrix_docgen_async.core.errormap import error_for
 from bitrix_docgen_async.core.redact import scrub
 from bitrix_docgen_async.errors import ApiError, ResponseError
+
+_fast_loads: Callable[[bytes], Any] | None
+try:  # The optional "fast" extra: a JSON decoder in Rust, 3-4 x the stdlib's speed on replies.
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - the tests also run with it set to None
+    _fast_loads = None
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -66,7 +72,12 @@ def _number(value: object) -> float | None:
     and ``processing``, so ints are as good as floats. ``bool`` is an ``int`` in Python but never
     a time, so it is refused.
     """
-    if isinstance(value, bool):
+    kind = value.__class__
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[arg-type,return-value]
+    if kind is int:
+        return float(value)  # type: ignore[arg-type]
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         number = float(value)
@@ -265,6 +276,17 @@ def _not_json(status: int, text: str, size: int, content_type: str, problem: str
 
 def _decode(status: int, body: bytes, content_type: str) -> object:
     """Decode a JSON body (UTF-8, a BOM tolerated) or raise :class:`ResponseError`."""
+    if _fast_loads is not None:
+        # orjson reads what the stdlib reads, bar what it refuses (NaN/Infinity, numbers that
+        # overflow a double, lone surrogates, a BOM, invalid UTF-8, nesting past 1024), which
+        # then goes the stdlib's way below, errors and messages included. Differences: an
+        # integer literal beyond 64 bits reads as a float (PHP's json_encode cannot write one:
+        # its integers are 64-bit, larger numbers are already floats), and nesting reads to
+        # 1,024 levels where the stdlib's limit is whatever is left of the stack.
+        try:
+            return _fast_loads(body)
+        except ValueError:  # orjson.JSONDecodeError; the stdlib path says what is wrong
+            pass
     raw = bytes(body)
     if not raw.strip():
         raise ResponseError("empty body", status=status)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from bitrix_docgen_async.core.encoding import MAX_INPUT_NESTING_LEVEL
+from bitrix_docgen_async.core.encoding import _PLAIN_KEY, MAX_INPUT_NESTING_LEVEL
 
 __all__ = ["PHP_INT_MAX", "PHP_INT_MIN", "normalize_params"]
 
@@ -67,6 +67,15 @@ def normalize_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """
     if params is None:
         return {}
+    if params.__class__ is dict and all(
+        key.__class__ is str
+        and value.__class__ is int
+        and PHP_INT_MIN <= value <= PHP_INT_MAX
+        and _PLAIN_KEY.fullmatch(key)
+        for key, value in params.items()
+    ):
+        # The commonest call, {"id": 61}: every rule below would keep it as it is.
+        return dict(params)
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a mapping, got {type(params).__name__}")
     plain = _mapping(params, "params", 0, {id(params)})
