@@ -185,7 +185,13 @@ async def produce(
 
 
 async def check_run(
-    portal: Portal, rc: int, report: dict[str, Any], workers: Workers, label: str
+    portal: Portal,
+    rc: int,
+    report: dict[str, Any],
+    workers: Workers,
+    label: str,
+    *,
+    refusals: int = 0,
 ) -> None:
     stats = await portal.stats()
     bound = max(
@@ -199,7 +205,7 @@ async def check_run(
     )
     assert rc == 0, (report, workers.output())
     assert stats["documents"] == ENTITIES and stats["entities"] == ENTITIES
-    assert stats["rejected_rate_limit"] == 0 and stats["rejected_operating"] == 0
+    assert stats["rejected_rate_limit"] + stats["rejected_operating"] <= refusals
     assert report["done"] == ENTITIES and report["failed"] == 0
     assert report["chunks_finished"] == report["chunks"] == ENTITIES // 100
 
@@ -240,7 +246,11 @@ async def test_a_worker_killed_twice_leaves_no_duplicate(
             await workers.kill("worker0")  # mid-chunk: claims held, adds in flight
             await workers.start("worker0", tmp_path / "host")
         rc, report = await producer
-        await check_run(portal, rc, report, workers, "killed twice")
+        # A worker killed mid-request leaves the shared limiter one step behind the portal (its
+        # request may have counted on the portal, its bookkeeping died with it): a refusal or
+        # two may follow, and are retried invisibly. The issue asks exactly one document per
+        # entity and every chunk finished here; the 0 x 503/429 figure is the plain run's.
+        await check_run(portal, rc, report, workers, "killed twice", refusals=3)
         assert workers.starts == 5
     finally:
         await workers.stop()
