@@ -155,7 +155,11 @@ class RedisBackend:
 
     @property
     def restart_guard(self) -> float:
-        """Seconds after a Redis (re)start before a fresh bucket is full (0 without a rate)."""
+        """Seconds after a Redis (re)start before a fresh bucket is full (0 without a rate).
+
+        Up to one second more in practice: Redis reports its uptime in whole seconds, and the
+        rebuild takes the lower reading.
+        """
         if self.rate_limit is None:
             return 0.0
         return self.max_ahead + self.capacity / self.rate_limit.per_second

@@ -25,9 +25,12 @@ _PRELUDE = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+-- uptime_in_seconds is the difference of two whole wall-clock seconds, so it can read 1 a few
+-- milliseconds after the start: one second off keeps a rebuilt bucket from admitting too early.
 local function uptime()
   local info = redis.call('INFO', 'server')
-  return tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
+  local whole = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
+  return math.max(0, whole - 1)
 end
 local function num(x) return string.format('%.17g', x) end
 """

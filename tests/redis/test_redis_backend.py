@@ -16,6 +16,8 @@ from tests.redis.redis_server import RedisServer
 
 need_module("redis.asyncio", "redis-py is not installed (the [redis] extra)")
 
+from redis.asyncio import Redis  # noqa: E402 - after need_module
+
 from bitrix_docgen_async.redis_limiter import (  # noqa: E402 - after need_module
     RedisBackend,
     RedisLimiter,
@@ -119,6 +121,29 @@ async def test_a_restarted_server_admits_nothing_for_max_ahead(
     slot_after_start = time.monotonic() + wait - redis_server.started_at
     assert slot_after_start >= 0.5 - 0.1  # less only the server's own start-up time
     assert backend.restart_guard == pytest.approx(0.5 + 4 / 10.0)
+
+
+async def test_a_server_restarted_just_before_a_second_ticks_is_not_taken_for_a_second_old(
+    limiters: Factory, redis_server: RedisServer
+) -> None:
+    # Redis counts uptime_in_seconds in whole wall-clock seconds: started at x.9 s, it reads 1 at
+    # (x+1).0 s. Read as it is, the rebuilt bucket would be full a few milliseconds after start.
+    backend = limiters(max_ahead=0.5).shared
+    await backend.check()
+    await as_if_up_for_long(backend)
+    await asyncio.sleep((0.9 - time.time() % 1.0) % 1.0)  # to x.9 s of the wall clock
+    await redis_server.restart()
+    probe = Redis.from_url(redis_server.url)
+    try:
+        for _ in range(200):  # within 2 s, the first reading of 1
+            if (await probe.info("server"))["uptime_in_seconds"] >= 1:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await probe.aclose()
+    wait = await backend.take_request()
+    slot_after_start = time.monotonic() + wait - redis_server.started_at
+    assert slot_after_start >= 0.5 - 0.1
 
 
 async def test_only_hashes_reach_redis_and_the_bucket_is_per_portal(limiters: Factory) -> None:
