@@ -58,9 +58,8 @@ async def test_invalid_json_commits_then_truncates(
 
 async def test_slow_delays_the_reply(portal: FakePortal, http: aiohttp.ClientSession) -> None:
     portal.faults.inject("slow", method=LIST)
-    started = time.monotonic()
     assert (await post(http, portal.webhook_url + ADD, FIELDS))[0] == 200
-    assert time.monotonic() - started < 0.15  # another method: not hit
+    assert portal.faults.pending() == 1  # another method: not hit (no wall-clock bound to flake)
     started = time.monotonic()
     assert (await post(http, portal.webhook_url + LIST, {}))[0] == 200
     assert time.monotonic() - started >= 0.2
