@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from bitrix_docgen_async._commands import Command, CommandResult
 from bitrix_docgen_async.calls import structure_result
+from bitrix_docgen_async.core.params import with_auth_connector
 from bitrix_docgen_async.core.planner import MAX_BATCH
 
 if TYPE_CHECKING:
@@ -95,9 +96,13 @@ class Batch:
     calls, refusals sent again, every failure decided by the one retry decision.
     """
 
-    def __init__(self, session: Session, *, halt: bool = False) -> None:
+    def __init__(
+        self, session: Session, *, halt: bool = False, auth_connector: str | None = None
+    ) -> None:
         self._session = session
         self.halt = halt
+        #: Sent as ``auth_connector`` with every command that has none (the client's own).
+        self.auth_connector = auth_connector
         self.calls: list[BatchCall] = []
 
     def call(
@@ -110,7 +115,7 @@ class Batch:
         """
         if len(self.calls) >= MAX_BATCH:
             raise ValueError(f"a batch holds at most {MAX_BATCH} commands")
-        command = self._session.command(method, params)
+        command = self._session.command(method, with_auth_connector(params, self.auth_connector))
         key = key if key is not None else f"k{len(self.calls)}"
         if not key or not all(ch.isalnum() or ch == "_" for ch in key):
             raise ValueError(f"batch keys are letters, digits and '_': {key!r}")

@@ -18,6 +18,7 @@ import aiohttp
 from bitrix_docgen_async.auth import DEFAULT_OAUTH_URL, Auth, OAuthAuth, TokenStore, WebhookAuth
 from bitrix_docgen_async.batch import Batch
 from bitrix_docgen_async.calls import structure_result
+from bitrix_docgen_async.core.params import with_auth_connector
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, RateLimit
 from bitrix_docgen_async.core.retry import RetryPolicy
@@ -381,12 +382,11 @@ class DocgenClient:
         idempotent: bool | None = None,
     ) -> CommandResult:
         """Like :meth:`call`, but with ``total``, ``next`` and the ``time`` block."""
-        # The one place the client's auth_connector joins a call (docs/portal.md#offline-events:
-        # every modifying call of the application carries it); a call's own value wins.
-        if self.auth_connector is not None and (params is None or "auth_connector" not in params):
-            params = {**(params or {}), "auth_connector": self.auth_connector}
         call = self.session.call(
-            method, params, idempotent=idempotent, queue_timeout=self._call_queue_timeout
+            method,
+            with_auth_connector(params, self.auth_connector),
+            idempotent=idempotent,
+            queue_timeout=self._call_queue_timeout,
         )
         if self._call_timeout is None:
             return await call
@@ -406,7 +406,7 @@ class DocgenClient:
 
     def batch(self, *, halt: bool = False) -> Batch:
         """An explicit batch whose commands may refer to each other's results."""
-        return Batch(self.session, halt=halt)
+        return Batch(self.session, halt=halt, auth_connector=self.auth_connector)
 
     def flush(self) -> None:
         """Send queued calls now rather than after the linger."""

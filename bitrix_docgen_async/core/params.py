@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from bitrix_docgen_async.core.encoding import _PLAIN_KEY, MAX_INPUT_NESTING_LEVEL
 
-__all__ = ["PHP_INT_MAX", "PHP_INT_MIN", "normalize_params"]
+__all__ = ["PHP_INT_MAX", "PHP_INT_MIN", "normalize_params", "with_auth_connector"]
 
 #: PHP's ``PHP_INT_MAX`` and ``PHP_INT_MIN`` on the 64-bit builds Bitrix24 runs: the integers
 #: the portal can hold. A larger id would be read as a float (and lose digits) or clamped.
@@ -41,6 +41,19 @@ PHP_INT_MAX: Final = 2**63 - 1
 PHP_INT_MIN: Final = -(2**63)
 
 _KEY_SHOWN: Final = 40
+
+
+def with_auth_connector(
+    params: Mapping[str, Any] | None, auth_connector: str | None
+) -> Mapping[str, Any] | None:
+    """``params`` with the application's ``auth_connector`` added, unless it has its own.
+
+    Every call the application makes carries its source key, so that its own changes are not
+    queued back to it as offline events (docs/portal.md#offline-events); a call's own value wins.
+    """
+    if auth_connector is None or (params is not None and "auth_connector" in params):
+        return params
+    return {**(params or {}), "auth_connector": auth_connector}
 
 
 def normalize_params(params: Mapping[str, Any] | None) -> dict[str, Any]:

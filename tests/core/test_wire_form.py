@@ -288,3 +288,16 @@ def test_a_long_key_is_shortened_in_the_message() -> None:
     with pytest.raises(TypeError) as caught:
         normalize_params({"k" * 500: {1, 2}})
     assert len(str(caught.value)) < 200
+
+
+def test_the_applications_auth_connector_joins_every_call_unless_it_has_its_own() -> None:
+    from bitrix_docgen_async.core.params import with_auth_connector
+
+    assert with_auth_connector(None, None) is None
+    assert with_auth_connector({"id": 1}, None) == {"id": 1}
+    assert with_auth_connector(None, "me") == {"auth_connector": "me"}
+    given = {"id": 1}
+    assert with_auth_connector(given, "me") == {"id": 1, "auth_connector": "me"}
+    assert given == {"id": 1}  # the caller's mapping is not changed
+    own = {"id": 1, "auth_connector": "other"}
+    assert with_auth_connector(own, "me") is own

@@ -16,6 +16,7 @@ from bitrix_docgen_async.testing import FakePortal
 from tests.helpers import FAST_RETRY, PortalFactory, oauth_client
 
 LIMIT = RateLimit(burst=50, per_second=50.0)
+ADD = "crm.documentgenerator.document.add"
 ALL = [DocumentEventType.ADD, DocumentEventType.UPDATE, DocumentEventType.DELETE]
 
 pytestmark = pytest.mark.portal(rate_limit=LIMIT, pdf_delay=0.0)
@@ -133,6 +134,13 @@ async def test_auth_connector_hides_own_changes_only(portal: FakePortal) -> None
         own = await mine.documents.add(template, 2, 1)
         # Concurrent calls go out as one batch: each command carries the key.
         batched = await asyncio.gather(*(mine.documents.add(template, 2, n) for n in range(10, 15)))
+        # An explicit batch carries it too.
+        async with mine.batch() as explicit:
+            chained = explicit.call(
+                ADD, {"templateId": template, "entityTypeId": 2, "entityId": 20}
+            )
+        assert "auth_connector=me" in chained.encoded
+        chained_id = int(chained.result()["document"]["id"])
     assert max(portal.stats.batch_sizes) >= 5
     async with app_client(portal) as other:
         foreign = await other.documents.add(template, 2, 2)
@@ -141,7 +149,7 @@ async def test_auth_connector_hides_own_changes_only(portal: FakePortal) -> None
     seen = await consume(portal, auth_connector="me")
     assert sorted(e.document_id for e in seen) == sorted([foreign.id, seeded])
     unsourced = await consume(portal)
-    everything = [own.id, *(d.id for d in batched), foreign.id, seeded]
+    everything = [own.id, *(d.id for d in batched), chained_id, foreign.id, seeded]
     assert sorted(e.document_id for e in unsourced) == sorted(everything)
 
 
