@@ -65,12 +65,22 @@ def check_options(
 
 @attrs.frozen
 class CommandResult:
-    """One command's success: its ``result`` and, for lists, ``total`` and ``next``."""
+    """One command's success: its ``result`` and, for lists, ``total`` and ``next``.
+
+    ``time`` is its ``time`` block: given read (a :class:`TimeInfo`) or as sent (a JSON
+    object, read when first asked for; most callers never look at it).
+    """
 
     result: Any
     total: int | None = None
     next: int | None = None
-    time: TimeInfo | None = None
+    raw_time: TimeInfo | Mapping[str, Any] | None = attrs.field(default=None, alias="time")
+
+    @property
+    def time(self) -> TimeInfo | None:
+        """The command's ``time`` block (docs/portal.md#responses-and-the-time-object)."""
+        raw = self.raw_time
+        return raw if raw is None or isinstance(raw, TimeInfo) else TimeInfo.from_wire(raw)
 
 
 @attrs.define
