@@ -113,16 +113,34 @@ def encode_query(params: Mapping[str, Any]) -> str:
 
 
 def _flat_query(params: dict[Any, Any]) -> str | None:
-    """The query of the commonest call, ``{"id": 61}``: plain keys and ints only, else ``None``.
+    """The query of the commonest shapes, else ``None`` (the general path then decides).
 
-    Such a pair is sent as the general path would send it (``urlencode`` leaves ASCII letters,
-    digits and ``_`` as they are; an int is its decimal form), without walking a tree.
+    Plain keys (``urlencode`` leaves ASCII letters, digits and ``_`` as they are) with ints,
+    ASCII strings, or one level of such pairs (a ``batch`` body's ``cmd[c0]=...``): each pair is
+    sent as the general path would send it, without walking a tree. A ``{"id": 61}`` call and a
+    50-command ``batch`` body are both built here.
     """
     pairs = []
     for key, value in params.items():
-        if key.__class__ is not str or value.__class__ is not int or not _PLAIN_KEY.fullmatch(key):
+        if key.__class__ is not str or not _PLAIN_KEY.fullmatch(key):
             return None
-        pairs.append(f"{key}={value}")
+        kind = value.__class__
+        if kind is int:
+            pairs.append(f"{key}={value}")
+        elif kind is str and value.isascii():
+            pairs.append(f"{key}={value.translate(_URLENCODED)}")
+        elif kind is dict and value:
+            for inner, item in value.items():
+                if inner.__class__ is not str or not _PLAIN_KEY.fullmatch(inner):
+                    return None
+                if item.__class__ is int:
+                    pairs.append(f"{key}%5B{inner}%5D={item}")
+                elif item.__class__ is str and item.isascii():
+                    pairs.append(f"{key}%5B{inner}%5D={item.translate(_URLENCODED)}")
+                else:
+                    return None
+        else:
+            return None
     return "&".join(pairs)
 
 
@@ -379,7 +397,8 @@ def _php_text(text: str, path: tuple[str, ...] | str) -> str:
 
 
 def _urlencode(data: bytes) -> str:
-    return "".join([_URLENCODED[byte] for byte in data])
+    # Latin-1 maps each byte to the code point of its value, which indexes the table.
+    return data.decode("latin-1").translate(_URLENCODED)
 
 
 def _path_text(path: tuple[str, ...]) -> str:
