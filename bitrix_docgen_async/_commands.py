@@ -7,12 +7,15 @@ import enum
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from bitrix_docgen_async.core.encoding import build_command
 from bitrix_docgen_async.core.envelope import TimeInfo
+from bitrix_docgen_async.core.methods import normalize_method
+from bitrix_docgen_async.core.params import normalize_params
 from bitrix_docgen_async.core.planner import Head
 from bitrix_docgen_async.core.ratelimit import CostEstimate
 
@@ -23,10 +26,12 @@ __all__ = [
     "CommandQueue",
     "CommandResult",
     "Costs",
+    "Group",
     "Unset",
     "check_number",
     "check_options",
     "check_routing",
+    "prepare_call",
 ]
 
 
@@ -51,6 +56,17 @@ def check_routing(value: object) -> None:
     """Refuse a ``budget_routing`` other than ``"auto"`` or ``"off"``."""
     if value not in ("auto", "off"):
         raise ValueError(f"budget_routing must be 'auto' or 'off', got {value!r}")
+
+
+def prepare_call(method: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], str]:
+    """Validate a call before anything is queued: (method, params, batch command string)."""
+    name = normalize_method(method)
+    if name == "batch":
+        raise ValueError("send batches with client.batch(), not call('batch')")
+    # Normalised once, before anything is queued: what cannot be encoded is refused here
+    # (naming the argument), and a lone and a batched call then send the same thing.
+    plain = normalize_params(params)
+    return name, plain, build_command(name, plain)
 
 
 def check_options(
@@ -131,6 +147,41 @@ class ClientStats:
     billing_model: str | None = None
 
 
+class Group:
+    """The outcomes of several commands awaited as one (``call_many``): one future, no more.
+
+    Its commands share :attr:`future`, so a caller who gives up (cancels it) gives up all of
+    them: those still queued are never sent. Each outcome lands in its slot; the future is
+    resolved with the list once every slot is filled.
+    """
+
+    __slots__ = ("future", "outcomes", "pending")
+
+    def __init__(self, future: asyncio.Future[Any], count: int) -> None:
+        self.future = future
+        self.outcomes: list[Any] = [_EMPTY] * count
+        self.pending = count
+
+    @classmethod
+    def adopt(cls, future: asyncio.Future[Any], commands: Sequence[Command]) -> None:
+        """Make ``commands`` (built with ``future``) one group, slots in their order."""
+        group = cls(future, len(commands))
+        for index, command in enumerate(commands):
+            command.group, command.index = group, index
+
+    def put(self, index: int, outcome: CommandResult | BaseException) -> None:
+        """Fill slot ``index`` (once; a later outcome for it is ignored)."""
+        if self.outcomes[index] is not _EMPTY:
+            return
+        self.outcomes[index] = outcome
+        self.pending -= 1
+        if not self.pending and not self.future.done():
+            self.future.set_result(self.outcomes)
+
+
+_EMPTY: Any = object()
+
+
 @attrs.define(eq=False)
 class Command:
     """One call on its way: what to send, who waits for it, and its history."""
@@ -138,7 +189,7 @@ class Command:
     method: str
     params: Mapping[str, Any]
     encoded: str
-    future: asyncio.Future[CommandResult]
+    future: asyncio.Future[Any]
     idempotent: bool
     batchable: bool = True
     #: The key inside an explicit batch (``$result[key]`` refers to it).
@@ -157,6 +208,27 @@ class Command:
     #: Set when its request is handed to the transport: from then on it may have executed.
     started: bool = False
     first_sent: float | None = None
+    #: With ``call_many``: the group it belongs to (``future`` is the group's) and its slot.
+    group: Group | None = None
+    index: int = 0
+
+    def resolve(self, result: CommandResult) -> None:
+        """Hand ``result`` to whoever waits (nobody, if they gave up)."""
+        if self.future.done():
+            return
+        if self.group is None:
+            self.future.set_result(result)
+        else:
+            self.group.put(self.index, result)
+
+    def reject(self, error: BaseException) -> None:
+        """Raise ``error`` on whoever waits (in a group: put it in this command's slot)."""
+        if self.future.done():
+            return
+        if self.group is None:
+            self.future.set_exception(error)
+        else:
+            self.group.put(self.index, error)
 
     @property
     def billing_key(self) -> str:

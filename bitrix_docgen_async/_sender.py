@@ -279,8 +279,7 @@ class Sender:
                 ended_ago,
             )
         command.reserved = 0.0
-        if command.live:
-            command.future.set_result(result)
+        command.resolve(result)
 
     def _reset_in(self, info: TimeInfo | None) -> float | None:
         if info is None or info.operating_reset_at is None:
@@ -402,8 +401,7 @@ class Sender:
 
 def fail(command: Command, error: BaseException) -> None:
     """Raise ``error`` on the command's awaiter (unless it gave up)."""
-    if command.live:
-        command.future.set_exception(error)
+    command.reject(error)
 
 
 def _result(envelope: Envelope, info: TimeInfo | None) -> CommandResult:
