@@ -389,6 +389,8 @@ class DocgenClient:
             idempotent=idempotent,
             queue_timeout=self._call_queue_timeout,
         )
+        if self._call_timeout is None:  # (no coroutine more per call than needed)
+            return await call
         return await self._bounded(call, method)
 
     async def call_many(

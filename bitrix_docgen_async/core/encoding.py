@@ -29,6 +29,7 @@ Choices where Python and PHP differ (the fuller rules are in each function's doc
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -60,6 +61,17 @@ _URLENCODED: Final[tuple[str, ...]] = tuple(
 )
 _ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def plain_key(key: str) -> bool:
+    """Whether ``key`` is ASCII letters, digits and ``_`` only (``urlencode`` leaves it as it is).
+
+    Cached: the same few parameter names (``id``, a batch's ``c0``...) come with every call.
+    """
+    return _PLAIN_KEY.fullmatch(key) is not None
+
+
 _PHP_INT: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
 # C isspace() in the "C" locale: what PHP skips once after "[" when it looks for "[]".
 _C_SPACE: Final = frozenset(" \t\n\v\f\r")
@@ -122,7 +134,7 @@ def _flat_query(params: dict[Any, Any]) -> str | None:
     """
     pairs = []
     for key, value in params.items():
-        if key.__class__ is not str or not _PLAIN_KEY.fullmatch(key):
+        if key.__class__ is not str or not plain_key(key):
             return None
         kind = value.__class__
         if kind is int:
@@ -131,7 +143,7 @@ def _flat_query(params: dict[Any, Any]) -> str | None:
             pairs.append(f"{key}={value.translate(_URLENCODED)}")
         elif kind is dict and value:
             for inner, item in value.items():
-                if inner.__class__ is not str or not _PLAIN_KEY.fullmatch(inner):
+                if inner.__class__ is not str or not plain_key(inner):
                     return None
                 if item.__class__ is int:
                     pairs.append(f"{key}%5B{inner}%5D={item}")

@@ -95,5 +95,5 @@ class Resource:
         return await self._client.call_full(method, params)
 
     async def _one(self, method: str, params: Mapping[str, Any], key: str, cls: type[T]) -> T:
-        reply = await self._send(method, params)
+        reply = await self._client.call_full(method, params)
         return structure(unwrap(reply.result, key, method), cls)
