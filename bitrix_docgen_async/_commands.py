@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from bitrix_docgen_async.core.encoding import build_command
+from bitrix_docgen_async.core.encoding import build_command, plain_key
 from bitrix_docgen_async.core.envelope import TimeInfo
 from bitrix_docgen_async.core.methods import normalize_method
-from bitrix_docgen_async.core.params import normalize_params
+from bitrix_docgen_async.core.params import PHP_INT_MAX, PHP_INT_MIN, normalize_params
 from bitrix_docgen_async.core.planner import Head
 from bitrix_docgen_async.core.ratelimit import CostEstimate
 
@@ -60,9 +60,19 @@ def check_routing(value: object) -> None:
 
 def prepare_call(method: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], str]:
     """Validate a call before anything is queued: (method, params, batch command string)."""
-    name = normalize_method(method)
+    name = normalize_method(method)  # never empty, never with "?" (or it raised)
     if name == "batch":
         raise ValueError("send batches with client.batch(), not call('batch')")
+    if params.__class__ is dict and len(params) == 1:
+        # The commonest call, {"id": 61}: what the general path below gives, in one step.
+        ((key, value),) = params.items()
+        if (
+            key.__class__ is str
+            and value.__class__ is int
+            and PHP_INT_MIN <= value <= PHP_INT_MAX
+            and plain_key(key)
+        ):
+            return name, {key: value}, f"{name}?{key}={value}"
     # Normalised once, before anything is queued: what cannot be encoded is refused here
     # (naming the argument), and a lone and a batched call then send the same thing.
     plain = normalize_params(params)

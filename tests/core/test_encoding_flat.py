@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bitrix_docgen_async._commands import prepare_call
 from bitrix_docgen_async.core.encoding import build_command, encode_query
 from bitrix_docgen_async.core.params import PHP_INT_MAX, PHP_INT_MIN, normalize_params
 
@@ -65,3 +66,24 @@ def test_a_batch_body() -> None:
         == encode_query(MappingProxyType(body))
         == ("halt=0&cmd%5Bc0%5D=crm.documentgenerator.document.get%3Fid%3D1%26x%3Da%2Bb%2520%7E")
     )
+
+
+@given(
+    key=keys, value=values, method=st.sampled_from(["crm.documentgenerator.document.get", "A.b"])
+)
+def test_a_one_parameter_call_is_prepared_as_the_general_path_prepares_it(
+    key: str, value: Any, method: str
+) -> None:
+    def general() -> Any:
+        plain = normalize_params(MappingProxyType({key: value}))
+        return method.lower(), plain, build_command(method.lower(), plain)
+
+    try:
+        expected = general()
+    except (TypeError, ValueError) as exc:
+        expected = type(exc).__name__
+    try:
+        got: Any = prepare_call(method, {key: value})
+    except (TypeError, ValueError) as exc:
+        got = type(exc).__name__
+    assert got == expected
