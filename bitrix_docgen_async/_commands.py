@@ -161,21 +161,30 @@ class Group:
     """The outcomes of several commands awaited as one (``call_many``): one future, no more.
 
     Its commands share :attr:`future`, so a caller who gives up (cancels it) gives up all of
-    them: those still queued are never sent. Each outcome lands in its slot; the future is
-    resolved with the list once every slot is filled.
+    them: those still queued are never sent. Each outcome lands in its slot as it arrives, read
+    at once by ``read`` if given (so a bulk read keeps models, not their wire JSON, while the
+    rest is in flight); the future is resolved with the list once every slot is filled.
     """
 
-    __slots__ = ("future", "outcomes", "pending")
+    __slots__ = ("future", "outcomes", "pending", "read")
 
-    def __init__(self, future: asyncio.Future[Any], count: int) -> None:
+    def __init__(
+        self, future: asyncio.Future[Any], count: int, read: Callable[[Any], Any] | None = None
+    ) -> None:
         self.future = future
         self.outcomes: list[Any] = [_EMPTY] * count
         self.pending = count
+        self.read = read
 
     @classmethod
-    def adopt(cls, future: asyncio.Future[Any], commands: Sequence[Command]) -> None:
+    def adopt(
+        cls,
+        future: asyncio.Future[Any],
+        commands: Sequence[Command],
+        read: Callable[[Any], Any] | None = None,
+    ) -> None:
         """Make ``commands`` (built with ``future``) one group, slots in their order."""
-        group = cls(future, len(commands))
+        group = cls(future, len(commands), read)
         for index, command in enumerate(commands):
             command.group, command.index = group, index
 
@@ -183,7 +192,13 @@ class Group:
         """Fill slot ``index`` (once; a later outcome for it is ignored)."""
         if self.outcomes[index] is not _EMPTY:
             return
-        self.outcomes[index] = outcome
+        if self.read is not None and isinstance(outcome, CommandResult):
+            try:
+                self.outcomes[index] = self.read(outcome.result)
+            except Exception as exc:  # this call's failure (a reply that does not fit)
+                self.outcomes[index] = exc
+        else:
+            self.outcomes[index] = outcome
         self.pending -= 1
         if not self.pending and not self.future.done():
             self.future.set_result(self.outcomes)

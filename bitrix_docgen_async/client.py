@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar, Unpack, overload
 
@@ -422,7 +422,7 @@ class DocgenClient:
                 with a note naming its position; the results of the others are dropped (ask
                 for ``return_exceptions=True`` to keep them). Handle kinds with ``except*``.
         """
-        outcomes = await self.call_many_full(method, params, idempotent=idempotent)
+        outcomes = await self._read_many(method, params, _result, idempotent=idempotent)
         return settle_many(method, outcomes, return_exceptions=return_exceptions)
 
     async def call_many_full(
@@ -435,10 +435,27 @@ class DocgenClient:
         """Like :meth:`call_many`, but each call's full :class:`CommandResult` (with ``total``,
         ``next`` and ``time``) or the exception it failed with, in order; never raises a
         call's own failure."""
+        return await self._read_many(method, params, None, idempotent=idempotent)
+
+    async def _read_many(
+        self,
+        method: str,
+        params: Sequence[Mapping[str, Any] | None],
+        read: Callable[[Any], Any] | None,
+        *,
+        idempotent: bool | None = None,
+    ) -> list[Any]:
+        """:meth:`call_many_full`, each ``result`` turned by ``read`` as it arrives (a model,
+        e.g.; its exception is that call's failure), or the :class:`CommandResult` without it.
+        Resources build their bulk reads (``documents.get_many``) on it."""
         if self.auth_connector is not None:  # as in call_full: a call's own value wins
             params = [with_auth_connector(p, self.auth_connector) for p in params]
         calls = self.session.call_many(
-            method, params, idempotent=idempotent, queue_timeout=self._call_queue_timeout
+            method,
+            params,
+            idempotent=idempotent,
+            queue_timeout=self._call_queue_timeout,
+            read=read,
         )
         return await self._bounded(calls, method)
 
@@ -467,3 +484,7 @@ class DocgenClient:
     def flush(self) -> None:
         """Send queued calls now rather than after the linger."""
         self.session.flush()
+
+
+def _result(result: Any) -> Any:
+    return result

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from bitrix_docgen_async._budgeting import BudgetPlanning
@@ -183,15 +183,17 @@ class Session(BudgetPlanning):
         *,
         idempotent: bool | None = None,
         queue_timeout: float | Unset | None = UNSET,
-    ) -> list[CommandResult | BaseException]:
-        """Like one :meth:`call` per item of ``params``, awaited as one: each call's result or
-        the exception it failed with, in order (one future for the lot, no task per call)."""
+        read: Callable[[Any], Any] | None = None,
+    ) -> list[Any]:
+        """Like one :meth:`call` per item of ``params``, awaited as one: each call's result
+        (``read(result)`` as it arrives, with ``read``) or the exception it failed with, in
+        order (one future for the lot, no task per call)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         commands = [
             self.command(method, one, idempotent=idempotent, future=future) for one in params
         ]
         self._limit(commands, queue_timeout)
-        Group.adopt(future, commands)
+        Group.adopt(future, commands, read)
         self._push(commands)
         return await future if commands else []
 

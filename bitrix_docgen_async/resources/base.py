@@ -31,20 +31,17 @@ def unwrap(result: Any, key: str, method: str) -> Any:
 
 def settle_many(
     method: str,
-    outcomes: Sequence[CommandResult | BaseException],
+    outcomes: Sequence[Any],
     *,
     return_exceptions: bool,
-    read: Callable[[Any], Any] | None = None,
     label: Callable[[int], str] | None = None,
 ) -> list[Any]:
-    """Each call's result (through ``read``), in order, or the failures as one group.
+    """Each call's value, in order, or the failures as one group.
 
     Args:
         method: the method called, for the messages.
-        outcomes: each call's :class:`CommandResult` or exception, in order.
+        outcomes: each call's value (its result, read) or exception, in order.
         return_exceptions: put each failure in its place instead of raising.
-        read: turns a ``result`` into the value returned (a model); a
-            :class:`ResponseError` it raises is that call's failure.
         label: names a position in the messages (``"document 61"``); ``"call #N"`` if not given.
 
     Raises:
@@ -52,20 +49,8 @@ def settle_many(
             order, each with a note naming its position (an exception shared by several calls,
             such as the one of a closed client, once).
     """
-    values: list[Any] = []
-    failed: list[tuple[int, BaseException]] = []
-    for index, outcome in enumerate(outcomes):
-        if not isinstance(outcome, BaseException):
-            if read is None:
-                values.append(outcome.result)
-                continue
-            try:
-                values.append(read(outcome.result))
-                continue
-            except ResponseError as exc:
-                outcome = exc
-        values.append(outcome)
-        failed.append((index, outcome))
+    values = list(outcomes)
+    failed = [(i, v) for i, v in enumerate(values) if isinstance(v, BaseException)]
     if not failed or return_exceptions:
         return values
     name = label or (lambda index: f"call #{index}")

@@ -190,12 +190,16 @@ class Documents(Resource):
         """
         ids = [check.positive_id("document_id", document_id) for document_id in document_ids]
         method = PREFIX + "document.get"
-        outcomes = await self._client.call_many_full(method, [{"id": i} for i in ids])
+        # Each reply becomes a Document as it arrives: its wire JSON is dropped at once.
+        outcomes = await self._client._read_many(
+            method,
+            [{"id": i} for i in ids],
+            lambda result: structure(unwrap(result, "document", method), Document),
+        )
         return settle_many(
             method,
             outcomes,
             return_exceptions=return_exceptions,
-            read=lambda result: structure(unwrap(result, "document", method), Document),
             label=lambda index: f"document {ids[index]}",
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import attrs
 import pytest
@@ -104,17 +105,26 @@ async def test_close_fails_a_queued_group_with_one_error(portal: FakePortal) -> 
     assert "3 of 3 calls failed" in str(caught.value)
 
 
-def test_settle_many_reads_and_names_positions() -> None:
-    outcomes = [CommandResult({"n": 1}), CommandResult({"n": "x"}), CommandResult({"n": 3})]
-
-    def read(result: dict[str, object]) -> int:
-        if not isinstance(result["n"], int):
-            raise ResponseError("cannot read n", status=200)
-        return result["n"]
-
-    assert settle_many("m", outcomes[::2], return_exceptions=False, read=read) == [1, 3]
+def test_settle_many_names_positions() -> None:
+    bad = ResponseError("cannot read n", status=200)
+    assert settle_many("m", [1, 3], return_exceptions=False) == [1, 3]
     with pytest.raises(ExceptionGroup) as caught:
-        settle_many("m", outcomes, return_exceptions=False, read=read, label=lambda i: f"row {i}")
+        settle_many("m", [1, bad, 3], return_exceptions=False, label=lambda i: f"row {i}")
     assert "1 of 3 calls failed (row 1)" in str(caught.value)
-    kept = settle_many("m", outcomes, return_exceptions=True, read=read)
-    assert kept[0] == 1 and isinstance(kept[1], ResponseError) and kept[2] == 3
+    assert caught.value.exceptions == (bad,) and bad.__notes__ == ["m: row 1"]
+    assert settle_many("m", [1, bad, 3], return_exceptions=True) == [1, bad, 3]
+
+
+async def test_a_reply_that_does_not_fit_fails_only_its_own_read(portal: FakePortal) -> None:
+    template = portal.seed_template()
+    ids = [portal.seed_document(template, 2, entity) for entity in range(1, 4)]
+
+    def read(result: dict[str, Any]) -> int:
+        if result["document"]["id"] == str(ids[1]):
+            raise ResponseError("cannot read Document", status=200)
+        return int(result["document"]["id"])
+
+    async with DocgenClient.from_webhook(portal.webhook_url, rate_limit=FAST) as client:
+        read_back = await client._read_many(GET, [{"id": i} for i in ids], read)
+    assert read_back[0] == ids[0] and read_back[2] == ids[2]
+    assert isinstance(read_back[1], ResponseError)
