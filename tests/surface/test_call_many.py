@@ -128,3 +128,20 @@ async def test_a_reply_that_does_not_fit_fails_only_its_own_read(portal: FakePor
         read_back = await client._read_many(GET, [{"id": i} for i in ids], read)
     assert read_back[0] == ids[0] and read_back[2] == ids[2]
     assert isinstance(read_back[1], ResponseError)
+
+
+async def test_call_many_carries_the_auth_connector(portal: FakePortal) -> None:
+    sent: list[Any] = []
+    async with DocgenClient.from_webhook(
+        portal.webhook_url, rate_limit=FAST, auth_connector="me"
+    ) as client:
+        real = client.session.call_many
+
+        async def spy(method: str, params: list[Any], **options: Any) -> list[Any]:
+            sent.extend(params)
+            return await real(method, params, **options)
+
+        client.session.call_many = spy  # type: ignore[method-assign]
+        lists = "crm.documentgenerator.numerator.list"
+        await client.call_many(lists, [None, {"auth_connector": "own"}])
+    assert [p["auth_connector"] for p in sent] == ["me", "own"]
