@@ -47,7 +47,7 @@ from bitrix_docgen_async.errors import (
     ResponseError,
     TokenExpiredError,
 )
-from bitrix_docgen_async.limiter import Clock, Limiter
+from bitrix_docgen_async.limiter import Booking, Clock, Limiter
 from bitrix_docgen_async.tracing import NO_TRACER, Tracer
 from bitrix_docgen_async.transport import Transport, origin_of
 
@@ -156,6 +156,7 @@ class Sender:
             later += durations[index] or 0.0
         again: list[Again] = []
         suspended: set[str] = set()
+        bookings: list[Booking] = []  # the successes' settlements, one call for the batch
         results, errors = reply.results, reply.errors
         for index, (key, command) in enumerate(pairs):
             error: BitrixError | None = errors.get(key)
@@ -164,12 +165,13 @@ class Sender:
                 outcome = CommandResult(
                     results[key], reply.totals.get(key), reply.nexts.get(key), timing
                 )
-                await self._complete(
+                self._book(
                     command,
                     outcome,
                     durations[index],
                     timing if own else None,
                     ended_ago[index],
+                    bookings,
                 )
                 continue
             if isinstance(error, OperationTimeLimitError):
@@ -184,6 +186,7 @@ class Sender:
                     else ResponseError("the batch reply has no entry for this command", status=200)
                 )
             again.extend(await self._failed([command], error))
+        await self.limiter.settle_each(bookings)
         if outer is not None and any(BATCH_KEY in c.budget_keys for c in commands):
             # The whole request is billed to ``batch`` (docs/portal.md#how-batch-is-billed):
             # its outer ``time`` is that budget's view; the commands were booked one by one.
@@ -247,7 +250,21 @@ class Sender:
         figures: TimeInfo | Mapping[str, Any] | None,
         ended_ago: float = 0.0,
     ) -> None:
-        """Book a command's success and hand its result over.
+        """Book one command's success (:meth:`_book`) and settle it."""
+        bookings: list[Booking] = []
+        self._book(command, result, actual, figures, ended_ago, bookings)
+        await self.limiter.settle_each(bookings)
+
+    def _book(
+        self,
+        command: Command,
+        result: CommandResult,
+        actual: float | None,
+        figures: TimeInfo | Mapping[str, Any] | None,
+        ended_ago: float,
+        bookings: list[Booking],
+    ) -> None:
+        """Hand a command's result over and add what to settle to ``bookings``.
 
         Args:
             command: the command.
@@ -256,6 +273,7 @@ class Sender:
             figures: the ``time`` block whose ``operating`` figures are its method's budget's
                 view, or None when they are not (a command in a ``batch`` billed whole).
             ended_ago: how long before now it at least ended.
+            bookings: where its settlements go (settled together, one call per batch).
         """
         if actual is not None:
             self.costs.observe(command.method, actual)
@@ -270,13 +288,15 @@ class Sender:
         spent = actual if actual is not None else command.reserved
         for key in command.budget_keys:
             own = key == command.method
-            await self.limiter.settle(
-                key,
-                command.reserved,
-                spent,
-                operating if own else None,
-                reset_in if own else None,
-                ended_ago,
+            bookings.append(
+                (
+                    key,
+                    command.reserved,
+                    spent,
+                    operating if own else None,
+                    reset_in if own else None,
+                    ended_ago,
+                )
             )
         command.reserved = 0.0
         command.resolve(result)
