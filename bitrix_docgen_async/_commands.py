@@ -236,11 +236,14 @@ class Command:
     #: With ``call_many``: the group it belongs to (``future`` is the group's) and its slot.
     group: Group | None = None
     index: int = 0
+    #: Its outcome was handed over (in a group, the shared future is done only at the end).
+    settled: bool = False
 
     def resolve(self, result: CommandResult) -> None:
         """Hand ``result`` to whoever waits (nobody, if they gave up)."""
-        if self.future.done():
+        if self.settled or self.future.done():
             return
+        self.settled = True
         if self.group is None:
             self.future.set_result(result)
         else:
@@ -248,8 +251,9 @@ class Command:
 
     def reject(self, error: BaseException) -> None:
         """Raise ``error`` on whoever waits (in a group: put it in this command's slot)."""
-        if self.future.done():
+        if self.settled or self.future.done():
             return
+        self.settled = True
         if self.group is None:
             self.future.set_exception(error)
         else:
@@ -267,8 +271,8 @@ class Command:
 
     @property
     def live(self) -> bool:
-        """Someone still waits for it."""
-        return not self.future.done()
+        """Someone still waits for it (a command of a group: for this one's outcome)."""
+        return not self.settled and not self.future.done()
 
 
 class Costs:
@@ -335,7 +339,7 @@ class CommandQueue:
             first = queue[0]
             live = 0
             for command in queue:
-                if not command.future.done():
+                if command.live:
                     live += 1
                     if live == depth:
                         break
@@ -378,7 +382,7 @@ class CommandQueue:
         return everything
 
     def _trim(self, key: str, queue: deque[Command]) -> None:
-        while queue and queue[0].future.done():
+        while queue and not queue[0].live:
             queue.popleft()
             self.size -= 1
         if not queue:

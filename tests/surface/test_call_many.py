@@ -8,7 +8,14 @@ from typing import Any
 import attrs
 import pytest
 
-from bitrix_docgen_async import ClientStateError, DocgenClient, NotFoundError, RateLimit
+from bitrix_docgen_async import (
+    ClientStateError,
+    DocgenClient,
+    NotFoundError,
+    RateLimit,
+    RateLimitedError,
+)
+from bitrix_docgen_async._commands import Command, CommandQueue, Group
 from bitrix_docgen_async.errors import ResponseError
 from bitrix_docgen_async.resources.base import settle_many
 from bitrix_docgen_async.session import CommandResult
@@ -145,3 +152,21 @@ async def test_call_many_carries_the_auth_connector(portal: FakePortal) -> None:
         lists = "crm.documentgenerator.numerator.list"
         await client.call_many(lists, [None, {"auth_connector": "own"}])
     assert [p["auth_connector"] for p in sent] == ["me", "own"]
+
+
+async def test_a_failed_command_of_a_group_is_never_sent_while_the_rest_waits() -> None:
+    # A group's future is done only when every slot is; a command whose slot holds its
+    # outcome (a queue timeout, say) must not count as waiting, or it could still be sent.
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    commands = [Command(GET, {"id": i}, f"{GET}?id={i}", future, True) for i in (1, 2, 3)]
+    Group.adopt(future, commands)
+    queue = CommandQueue()
+    for command in commands:
+        queue.push(command)
+    commands[0].reject(RateLimitedError("QUEUE_TIMEOUT", "not sent", method=GET))
+    assert not future.done() and not commands[0].live
+    assert [len(head.costs) for head in queue.heads(lambda method: 0.1, 50)] == [2]
+    assert queue.pop(GET, 3) == commands[1:]
+    for command in commands[1:]:
+        command.resolve(CommandResult({"document": {}}))
+    assert future.done() and isinstance(future.result()[0], RateLimitedError)
