@@ -10,8 +10,10 @@ start, the client's set-up and one warm-up call happen before the timed region;
 ``resource.getrusage(RUSAGE_SELF)`` (user + system) of the client process is read around the
 run itself. Each row is the median of ``--runs`` runs.
 
-Rows: ``typed`` (``client.documents.get`` -> ``Document``), ``raw`` (``client.call``, dicts),
-``peer`` (fast-bitrix24's ``get_by_ID``), and a floor: bare aiohttp posting the same 50-command
+Rows: ``typed`` (``asyncio.gather`` over ``client.documents.get`` -> ``Document``: a task per
+call), ``typed-many`` (one ``client.documents.get_many(ids)``), ``raw`` (``gather`` over
+``client.call``, dicts), ``raw-many`` (one ``client.call_many``), ``peer`` (fast-bitrix24's
+``get_by_ID``, one call for all ids), and a floor: bare aiohttp posting the same 50-command
 ``batch`` requests and decoding them with the stdlib ``json`` (and with orjson when installed).
 """
 
@@ -32,10 +34,12 @@ from common import PortalProcess, machine, table
 
 GET = "crm.documentgenerator.document.get"
 SEEDED = 50
-ROWS = ("typed", "raw", "peer", "floor-json", "floor-orjson")
+ROWS = ("typed", "typed-many", "raw", "raw-many", "peer", "floor-json", "floor-orjson")
 LABELS = {
-    "typed": "bitrix_docgen_async documents.get (Document)",
-    "raw": "bitrix_docgen_async client.call (dict)",
+    "typed": "bitrix_docgen_async documents.get (Document), gather",
+    "typed-many": "bitrix_docgen_async documents.get_many (Document)",
+    "raw": "bitrix_docgen_async client.call (dict), gather",
+    "raw-many": "bitrix_docgen_async client.call_many (dict)",
     "peer": "fast-bitrix24 get_by_ID",
     "floor-json": "bare aiohttp + json (floor)",
     "floor-orjson": "bare aiohttp + orjson (floor)",
@@ -51,23 +55,22 @@ def ids_for(count: int) -> list[int]:
     return [(k % SEEDED) + 1 for k in range(count)]
 
 
-async def run_ours(webhook: str, count: int, typed: bool, profile: str | None) -> dict[str, Any]:
+async def run_ours(webhook: str, count: int, row: str, profile: str | None) -> dict[str, Any]:
     from bitrix_docgen_async import DocgenClient
 
     ids = ids_for(count)
     async with DocgenClient.from_webhook(webhook, rate_limit=None, operating_budget=None) as c:
         await c.documents.get(1)  # warm-up: connection, first-call paths
         await c.call(GET, {"id": 1})
-        if typed:
-
-            def work() -> Any:
-                return asyncio.gather(*(c.documents.get(i) for i in ids))
-        else:
-
-            def work() -> Any:
-                return asyncio.gather(*(c.call(GET, {"id": i}) for i in ids))
-
-        return await measured(work, profile)
+        await c.documents.get_many([1])
+        await c.call_many(GET, [{"id": 1}])
+        works = {
+            "typed": lambda: asyncio.gather(*(c.documents.get(i) for i in ids)),
+            "typed-many": lambda: c.documents.get_many(ids),
+            "raw": lambda: asyncio.gather(*(c.call(GET, {"id": i}) for i in ids)),
+            "raw-many": lambda: c.call_many(GET, [{"id": i} for i in ids]),
+        }
+        return await measured(works[row], profile)
 
 
 async def run_peer(webhook: str, count: int, profile: str | None) -> dict[str, Any]:
@@ -139,8 +142,8 @@ async def measured(work: Any, profile: str | None) -> dict[str, Any]:
 
 def child(name: str, webhook: str, count: int, profile: str | None) -> None:
     try:
-        if name in ("typed", "raw"):
-            outcome = asyncio.run(run_ours(webhook, count, name == "typed", profile))
+        if name in ("typed", "typed-many", "raw", "raw-many"):
+            outcome = asyncio.run(run_ours(webhook, count, name, profile))
         elif name == "peer":
             outcome = asyncio.run(run_peer(webhook, count, profile))
         else:

@@ -7,12 +7,15 @@ import enum
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from bitrix_docgen_async.core.encoding import build_command, plain_key
 from bitrix_docgen_async.core.envelope import TimeInfo
+from bitrix_docgen_async.core.methods import normalize_method
+from bitrix_docgen_async.core.params import PHP_INT_MAX, PHP_INT_MIN, normalize_params
 from bitrix_docgen_async.core.planner import Head
 from bitrix_docgen_async.core.ratelimit import CostEstimate
 
@@ -23,10 +26,12 @@ __all__ = [
     "CommandQueue",
     "CommandResult",
     "Costs",
+    "Group",
     "Unset",
     "check_number",
     "check_options",
     "check_routing",
+    "prepare_call",
 ]
 
 
@@ -53,6 +58,27 @@ def check_routing(value: object) -> None:
         raise ValueError(f"budget_routing must be 'auto' or 'off', got {value!r}")
 
 
+def prepare_call(method: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], str]:
+    """Validate a call before anything is queued: (method, params, batch command string)."""
+    name = normalize_method(method)  # never empty, never with "?" (or it raised)
+    if name == "batch":
+        raise ValueError("send batches with client.batch(), not call('batch')")
+    if params.__class__ is dict and len(params) == 1:
+        # The commonest call, {"id": 61}: what the general path below gives, in one step.
+        ((key, value),) = params.items()
+        if (
+            key.__class__ is str
+            and value.__class__ is int
+            and PHP_INT_MIN <= value <= PHP_INT_MAX
+            and plain_key(key)
+        ):
+            return name, {key: value}, f"{name}?{key}={value}"
+    # Normalised once, before anything is queued: what cannot be encoded is refused here
+    # (naming the argument), and a lone and a batched call then send the same thing.
+    plain = normalize_params(params)
+    return name, plain, build_command(name, plain)
+
+
 def check_options(
     linger: float, batch_time_target: float, queue_timeout: float | None = None
 ) -> None:
@@ -65,12 +91,22 @@ def check_options(
 
 @attrs.frozen
 class CommandResult:
-    """One command's success: its ``result`` and, for lists, ``total`` and ``next``."""
+    """One command's success: its ``result`` and, for lists, ``total`` and ``next``.
+
+    ``time`` is its ``time`` block: given read (a :class:`TimeInfo`) or as sent (a JSON
+    object, read when first asked for; most callers never look at it).
+    """
 
     result: Any
     total: int | None = None
     next: int | None = None
-    time: TimeInfo | None = None
+    raw_time: TimeInfo | Mapping[str, Any] | None = attrs.field(default=None, alias="time")
+
+    @property
+    def time(self) -> TimeInfo | None:
+        """The command's ``time`` block (docs/portal.md#responses-and-the-time-object)."""
+        raw = self.raw_time
+        return raw if raw is None or isinstance(raw, TimeInfo) else TimeInfo.from_wire(raw)
 
 
 @attrs.define
@@ -121,6 +157,56 @@ class ClientStats:
     billing_model: str | None = None
 
 
+class Group:
+    """The outcomes of several commands awaited as one (``call_many``): one future, no more.
+
+    Its commands share :attr:`future`, so a caller who gives up (cancels it) gives up all of
+    them: those still queued are never sent. Each outcome lands in its slot as it arrives, read
+    at once by ``read`` if given (so a bulk read keeps models, not their wire JSON, while the
+    rest is in flight); the future is resolved with the list once every slot is filled.
+    """
+
+    __slots__ = ("future", "outcomes", "pending", "read")
+
+    def __init__(
+        self, future: asyncio.Future[Any], count: int, read: Callable[[Any], Any] | None = None
+    ) -> None:
+        self.future = future
+        self.outcomes: list[Any] = [_EMPTY] * count
+        self.pending = count
+        self.read = read
+
+    @classmethod
+    def adopt(
+        cls,
+        future: asyncio.Future[Any],
+        commands: Sequence[Command],
+        read: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """Make ``commands`` (built with ``future``) one group, slots in their order."""
+        group = cls(future, len(commands), read)
+        for index, command in enumerate(commands):
+            command.group, command.index = group, index
+
+    def put(self, index: int, outcome: CommandResult | BaseException) -> None:
+        """Fill slot ``index`` (once; a later outcome for it is ignored)."""
+        if self.outcomes[index] is not _EMPTY:
+            return
+        if self.read is not None and isinstance(outcome, CommandResult):
+            try:
+                self.outcomes[index] = self.read(outcome.result)
+            except Exception as exc:  # this call's failure (a reply that does not fit)
+                self.outcomes[index] = exc
+        else:
+            self.outcomes[index] = outcome
+        self.pending -= 1
+        if not self.pending and not self.future.done():
+            self.future.set_result(self.outcomes)
+
+
+_EMPTY: Any = object()
+
+
 @attrs.define(eq=False)
 class Command:
     """One call on its way: what to send, who waits for it, and its history."""
@@ -128,7 +214,7 @@ class Command:
     method: str
     params: Mapping[str, Any]
     encoded: str
-    future: asyncio.Future[CommandResult]
+    future: asyncio.Future[Any]
     idempotent: bool
     batchable: bool = True
     #: The key inside an explicit batch (``$result[key]`` refers to it).
@@ -147,6 +233,31 @@ class Command:
     #: Set when its request is handed to the transport: from then on it may have executed.
     started: bool = False
     first_sent: float | None = None
+    #: With ``call_many``: the group it belongs to (``future`` is the group's) and its slot.
+    group: Group | None = None
+    index: int = 0
+    #: Its outcome was handed over (in a group, the shared future is done only at the end).
+    settled: bool = False
+
+    def resolve(self, result: CommandResult) -> None:
+        """Hand ``result`` to whoever waits (nobody, if they gave up)."""
+        if self.settled or self.future.done():
+            return
+        self.settled = True
+        if self.group is None:
+            self.future.set_result(result)
+        else:
+            self.group.put(self.index, result)
+
+    def reject(self, error: BaseException) -> None:
+        """Raise ``error`` on whoever waits (in a group: put it in this command's slot)."""
+        if self.settled or self.future.done():
+            return
+        self.settled = True
+        if self.group is None:
+            self.future.set_exception(error)
+        else:
+            self.group.put(self.index, error)
 
     @property
     def billing_key(self) -> str:
@@ -160,8 +271,8 @@ class Command:
 
     @property
     def live(self) -> bool:
-        """Someone still waits for it."""
-        return not self.future.done()
+        """Someone still waits for it (a command of a group: for this one's outcome)."""
+        return not self.settled and not self.future.done()
 
 
 class Costs:
@@ -228,7 +339,7 @@ class CommandQueue:
             first = queue[0]
             live = 0
             for command in queue:
-                if not command.future.done():
+                if command.live:
                     live += 1
                     if live == depth:
                         break
@@ -271,7 +382,7 @@ class CommandQueue:
         return everything
 
     def _trim(self, key: str, queue: deque[Command]) -> None:
-        while queue and queue[0].future.done():
+        while queue and not queue[0].live:
             queue.popleft()
             self.size -= 1
         if not queue:

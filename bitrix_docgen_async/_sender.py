@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -20,7 +20,13 @@ from bitrix_docgen_async._commands import ClientStats, Command, CommandResult, C
 from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.billing import BATCH_KEY, BillingDetector
 from bitrix_docgen_async.core.encoding import encode_form_body
-from bitrix_docgen_async.core.envelope import Envelope, TimeInfo, parse_response, split_batch
+from bitrix_docgen_async.core.envelope import (
+    Envelope,
+    TimeInfo,
+    parse_response,
+    split_batch,
+    time_figure,
+)
 from bitrix_docgen_async.core.retry import (
     Action,
     Decision,
@@ -41,7 +47,7 @@ from bitrix_docgen_async.errors import (
     ResponseError,
     TokenExpiredError,
 )
-from bitrix_docgen_async.limiter import Clock, Limiter
+from bitrix_docgen_async.limiter import Booking, Clock, Limiter
 from bitrix_docgen_async.tracing import NO_TRACER, Tracer
 from bitrix_docgen_async.transport import Transport, origin_of
 
@@ -107,7 +113,9 @@ class Sender:
                 return await self._failed(commands, exc)
             self.stats.commands += 1
             self.stats.direct_commands += 1
-            await self._complete(command, _result(envelope, envelope.time))
+            info = envelope.time  # a direct call's figures are its method's budget's view
+            actual = info.duration if info is not None else None
+            await self._complete(command, _result(envelope, info), actual, info)
             return []
         keys = [c.key or f"c{i}" for i, c in enumerate(commands)]
         pairs = list(zip(keys, commands, strict=True))
@@ -129,30 +137,42 @@ class Sender:
         self.stats.commands += len(commands)
         self.stats.batched_commands += len(commands)
         outer = envelope.time
+        times = reply.raw_times  # read figure by figure: no TimeInfo per command
         self.billing.observe(
             outer.operating if outer is not None else None,
-            [t.operating for t in reply.times.values() if t is not None],
+            (time_figure(t, "operating") for t in times.values()),
         )
         self.stats.billing_model = self.billing.detected
+        # A command's own figures count only when the portal bills commands to their methods
+        # (docs/portal.md#how-batch-is-billed); under ``batch`` billing they are the request's
+        # running sum, never a budget's view.
+        own = self.billing.detected == "method"
         # Commands run in order: each one ended at least the later ones' durations ago.
-        ended_ago: dict[str, float] = {}
+        durations = [time_figure(times.get(key), "duration") for key in keys]
+        ended_ago = [0.0] * len(keys)
         later = 0.0
-        for key in reversed(keys):
-            ended_ago[key] = later
-            timing = reply.times.get(key)
-            later += timing.duration if timing is not None and timing.duration else 0.0
+        for index in range(len(keys) - 1, -1, -1):
+            ended_ago[index] = later
+            later += durations[index] or 0.0
         again: list[Again] = []
         suspended: set[str] = set()
-        for key, command in pairs:
-            error: BitrixError | None = reply.errors.get(key)
-            if key in reply.results and error is None:
+        bookings: list[Booking] = []  # the successes' settlements, one call for the batch
+        results, errors = reply.results, reply.errors
+        for index, (key, command) in enumerate(pairs):
+            error: BitrixError | None = errors.get(key)
+            if error is None and key in results:
+                timing = times.get(key)
                 outcome = CommandResult(
-                    reply.results[key],
-                    reply.totals.get(key),
-                    reply.nexts.get(key),
-                    reply.times.get(key),
+                    results[key], reply.totals.get(key), reply.nexts.get(key), timing
                 )
-                await self._complete(command, outcome, ended_ago[key], batched=True)
+                self._book(
+                    command,
+                    outcome,
+                    durations[index],
+                    timing if own else None,
+                    ended_ago[index],
+                    bookings,
+                )
                 continue
             if isinstance(error, OperationTimeLimitError):
                 self.stats.rate_limited += 1
@@ -166,6 +186,7 @@ class Sender:
                     else ResponseError("the batch reply has no entry for this command", status=200)
                 )
             again.extend(await self._failed([command], error))
+        await self.limiter.settle_each(bookings)
         if outer is not None and any(BATCH_KEY in c.budget_keys for c in commands):
             # The whole request is billed to ``batch`` (docs/portal.md#how-batch-is-billed):
             # its outer ``time`` is that budget's view; the commands were booked one by one.
@@ -225,31 +246,60 @@ class Sender:
         self,
         command: Command,
         result: CommandResult,
+        actual: float | None,
+        figures: TimeInfo | Mapping[str, Any] | None,
         ended_ago: float = 0.0,
-        *,
-        batched: bool = False,
     ) -> None:
-        info: TimeInfo | None = result.time
-        actual = info.duration if info is not None else None
+        """Book one command's success (:meth:`_book`) and settle it."""
+        bookings: list[Booking] = []
+        self._book(command, result, actual, figures, ended_ago, bookings)
+        await self.limiter.settle_each(bookings)
+
+    def _book(
+        self,
+        command: Command,
+        result: CommandResult,
+        actual: float | None,
+        figures: TimeInfo | Mapping[str, Any] | None,
+        ended_ago: float,
+        bookings: list[Booking],
+    ) -> None:
+        """Hand a command's result over and add what to settle to ``bookings``.
+
+        Args:
+            command: the command.
+            result: its result.
+            actual: its measured duration (``time.duration``), if sent.
+            figures: the ``time`` block whose ``operating`` figures are its method's budget's
+                view, or None when they are not (a command in a ``batch`` billed whole).
+            ended_ago: how long before now it at least ended.
+            bookings: where its settlements go (settled together, one call per batch).
+        """
         if actual is not None:
             self.costs.observe(command.method, actual)
-        # A command's figure is its method's sum for a direct call, and inside a batch only
-        # when the portal bills commands to their methods; under ``batch`` billing it is the
-        # request's running sum (docs/portal.md#how-batch-is-billed), never a budget's view.
-        own = info is not None and (not batched or self.billing.detected == "method")
+        operating = reset_in = None
+        if figures is not None:
+            if isinstance(figures, TimeInfo):
+                operating, reset_at = figures.operating, figures.operating_reset_at
+            else:
+                operating = time_figure(figures, "operating")
+                reset_at = time_figure(figures, "operating_reset_at")
+            reset_in = None if reset_at is None else reset_at - self._wall()
+        spent = actual if actual is not None else command.reserved
         for key in command.budget_keys:
-            figures = own and key == command.method
-            await self.limiter.settle(
-                key,
-                command.reserved,
-                actual if actual is not None else command.reserved,
-                info.operating if figures and info is not None else None,
-                self._reset_in(info) if figures else None,
-                ended_ago,
+            own = key == command.method
+            bookings.append(
+                (
+                    key,
+                    command.reserved,
+                    spent,
+                    operating if own else None,
+                    reset_in if own else None,
+                    ended_ago,
+                )
             )
         command.reserved = 0.0
-        if command.live:
-            command.future.set_result(result)
+        command.resolve(result)
 
     def _reset_in(self, info: TimeInfo | None) -> float | None:
         if info is None or info.operating_reset_at is None:
@@ -371,8 +421,7 @@ class Sender:
 
 def fail(command: Command, error: BaseException) -> None:
     """Raise ``error`` on the command's awaiter (unless it gave up)."""
-    if command.live:
-        command.future.set_exception(error)
+    command.reject(error)
 
 
 def _result(envelope: Envelope, info: TimeInfo | None) -> CommandResult:

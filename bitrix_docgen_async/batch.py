@@ -64,7 +64,8 @@ class BatchCall:
         future = self._command.future
         if not future.done():
             raise RuntimeError("the batch has not been sent yet (leave the 'async with' first)")
-        return future.result()
+        result: CommandResult = future.result()
+        return result
 
     @overload
     def result(self) -> Any: ...

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from bitrix_docgen_async.core.convert import structure
-from bitrix_docgen_async.resources.base import unwrap
+from bitrix_docgen_async.resources.base import settle_many, unwrap
 
-__all__ = ["structure_result"]
+__all__ = ["settle_many", "structure_result"]
 
 T = TypeVar("T")
 

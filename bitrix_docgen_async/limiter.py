@@ -20,12 +20,14 @@ from bitrix_docgen_async.core.ratelimit import (
     default_margin,
 )
 
-__all__ = ["Clock", "Limiter", "LimiterBackend", "MemoryBackend", "Sleep"]
+__all__ = ["Booking", "Clock", "Limiter", "LimiterBackend", "MemoryBackend", "Sleep"]
 
 Clock = Callable[[], float]
 #: A reservation small enough to probe whether a budget has any room left.
 _PROBE = 1e-6
 Sleep = Callable[[float], Awaitable[None]]
+#: One command's settlement: (method, reserved, actual, operating, reset_in, ended_ago).
+Booking = tuple[str, float, float, float | None, float | None, float]
 
 
 class LimiterBackend(Protocol):
@@ -112,8 +114,19 @@ class MemoryBackend:
             self._bucket.drain(self._clock())
 
     async def try_reserve(self, method: str, seconds: float) -> bool:
+        return self._try(method, seconds, self._clock())
+
+    def try_reserve_each(self, method: str, costs: Sequence[float]) -> int:
+        """Reserve each of ``costs`` in order while it fits; how many were (no await each)."""
+        now, granted = self._clock(), 0
+        for cost in costs:
+            if not self._try(method, cost, now):
+                break
+            granted += 1
+        return granted
+
+    def _try(self, method: str, seconds: float, now: float) -> bool:
         ledger = self._ledger(method)
-        now = self._clock()
         if ledger is None:
             return now >= self._suspended.get(method, 0.0)
         headroom = ledger.headroom(now)
@@ -139,13 +152,18 @@ class MemoryBackend:
         reset_in: float | None,
         ended_ago: float = 0.0,
     ) -> None:
-        ledger = self._ledger(method)
-        if ledger is None:
-            return
+        self.settle_each([(method, reserved, actual, operating, reset_in, ended_ago)])
+
+    def settle_each(self, bookings: Sequence[Booking]) -> None:
+        """:meth:`settle` each booking (no await each)."""
         now = self._clock()
-        ledger.settle(now, reserved, actual, ended_ago)
-        if operating is not None:
-            ledger.observe(now, operating, reset_in)
+        for method, reserved, actual, operating, reset_in, ended_ago in bookings:
+            ledger = self._ledger(method)
+            if ledger is None:
+                continue
+            ledger.settle(now, reserved, actual, ended_ago)
+            if operating is not None:
+                ledger.observe(now, operating, reset_in)
 
     async def suspend(self, method: str, seconds: float) -> None:
         ledger = self._ledger(method)
@@ -243,6 +261,9 @@ class Limiter:
 
     async def reserve(self, method: str, costs: Sequence[float]) -> int:
         """Reserve budget for as many of ``costs`` (in order) as fit now; return how many."""
+        each = getattr(self.backend, "try_reserve_each", None)
+        if each is not None:  # a backend in this process: one call for the lot
+            return int(each(method, costs))
         granted = 0
         for cost in costs:
             if not await self.backend.try_reserve(method, cost):
@@ -310,13 +331,24 @@ class Limiter:
             reset_in: seconds until ``time.operating_reset_at``, if reported.
             ended_ago: how long before now it at least ended.
         """
-        if reset_in is not None:
-            self._reset_at[method] = self.clock() + reset_in
-        if operating is not None:
-            self.budget_spent[method] = operating
-            if self.budget is not None:
-                self.budget_left[method] = max(0.0, self.budget.limit_s - operating)
-        await self.backend.settle(method, reserved, actual, operating, reset_in, ended_ago)
+        await self.settle_each([(method, reserved, actual, operating, reset_in, ended_ago)])
+
+    async def settle_each(self, bookings: Sequence[Booking]) -> None:
+        """:meth:`settle` each of ``bookings`` (``(method, reserved, actual, operating,
+        reset_in, ended_ago)``), in one call to a backend in this process."""
+        for method, _, _, operating, reset_in, _ in bookings:
+            if reset_in is not None:
+                self._reset_at[method] = self.clock() + reset_in
+            if operating is not None:
+                self.budget_spent[method] = operating
+                if self.budget is not None:
+                    self.budget_left[method] = max(0.0, self.budget.limit_s - operating)
+        each = getattr(self.backend, "settle_each", None)
+        if each is not None:
+            each(bookings)
+            return
+        for booking in bookings:
+            await self.backend.settle(*booking)
 
     async def suspend(self, method: str) -> None:
         """429 for ``method``: admit none of it until the portal's oldest bucket drops out."""

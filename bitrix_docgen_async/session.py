@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from bitrix_docgen_async._budgeting import BudgetPlanning
@@ -26,17 +26,17 @@ from bitrix_docgen_async._commands import (
     CommandQueue,
     CommandResult,
     Costs,
+    Group,
     Unset,
     check_number,
     check_options,
     check_routing,
+    prepare_call,
 )
 from bitrix_docgen_async._retries import Retries
 from bitrix_docgen_async._sender import Sender, fail
 from bitrix_docgen_async.auth import Auth
-from bitrix_docgen_async.core.encoding import build_command
-from bitrix_docgen_async.core.methods import method_info, normalize_method
-from bitrix_docgen_async.core.params import normalize_params
+from bitrix_docgen_async.core.methods import method_info
 from bitrix_docgen_async.core.planner import MAX_BATCH, plan
 from bitrix_docgen_async.core.retry import Jitter, RetryPolicy
 from bitrix_docgen_async.errors import BitrixError, ClientStateError
@@ -121,28 +121,24 @@ class Session(BudgetPlanning):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def prepare(
-        self, method: str, params: Mapping[str, Any] | None
-    ) -> tuple[str, dict[str, Any], str]:
-        """Validate a call before anything is queued: (method, params, batch command string)."""
-        name = normalize_method(method)
-        if name == "batch":
-            raise ValueError("send batches with client.batch(), not call('batch')")
-        # Normalised once, before anything is queued: what cannot be encoded is refused here
-        # (naming the argument), and a lone and a batched call then send the same thing.
-        plain = normalize_params(params)
-        return name, plain, build_command(name, plain)
+    #: Validate a call before anything is queued: (method, params, batch command string).
+    prepare = staticmethod(prepare_call)
 
     def command(
-        self, method: str, params: Mapping[str, Any] | None, *, idempotent: bool | None = None
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        *,
+        idempotent: bool | None = None,
+        future: asyncio.Future[Any] | None = None,
     ) -> Command:
-        """A validated command with its future (not queued)."""
+        """A validated command with its future, or the given (group's) one; not queued."""
         if self._closed or self._flusher is None:
             raise ClientStateError("the client is not open: use it inside 'async with'")
-        name, plain, encoded = self.prepare(method, params)
+        name, plain, encoded = prepare_call(method, params)
         info = method_info(name)
         safe = info.idempotent if idempotent is None else idempotent
-        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        future = future or asyncio.get_running_loop().create_future()
         return Command(
             name, plain, encoded, future, safe, info.batchable, since=self.limiter.clock()
         )
@@ -168,12 +164,38 @@ class Session(BudgetPlanning):
             RateLimitedError: it could not start within ``queue_timeout`` (never sent).
         """
         command = self.command(method, params, idempotent=idempotent)
+        self._limit([command], queue_timeout)
+        self._push([command])
+        result: CommandResult = await command.future
+        return result
+
+    def _limit(self, commands: Sequence[Command], queue_timeout: float | Unset | None) -> None:
         limit = self.queue_timeout if queue_timeout is UNSET else queue_timeout
         if limit is not None:
             check_number(limit, "queue_timeout")
-            command.deadline = command.since + float(limit)
-        self._push([command])
-        return await command.future
+            for command in commands:
+                command.deadline = command.since + float(limit)
+
+    async def call_many(
+        self,
+        method: str,
+        params: Sequence[Mapping[str, Any] | None],
+        *,
+        idempotent: bool | None = None,
+        queue_timeout: float | Unset | None = UNSET,
+        read: Callable[[Any], Any] | None = None,
+    ) -> list[Any]:
+        """Like one :meth:`call` per item of ``params``, awaited as one: each call's result
+        (``read(result)`` as it arrives, with ``read``) or the exception it failed with, in
+        order (one future for the lot, no task per call)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        commands = [
+            self.command(method, one, idempotent=idempotent, future=future) for one in params
+        ]
+        self._limit(commands, queue_timeout)
+        Group.adopt(future, commands, read)
+        self._push(commands)
+        return await future if commands else []
 
     def flush(self) -> None:
         """Send what is queued now instead of waiting out the linger."""

@@ -29,6 +29,7 @@ Choices where Python and PHP differ (the fuller rules are in each function's doc
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -60,6 +61,17 @@ _URLENCODED: Final[tuple[str, ...]] = tuple(
 )
 _ESCAPE: Final = re.compile(rb"%([0-9A-Fa-f]{2})")
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def plain_key(key: str) -> bool:
+    """Whether ``key`` is ASCII letters, digits and ``_`` only (``urlencode`` leaves it as it is).
+
+    Cached: the same few parameter names (``id``, a batch's ``c0``...) come with every call.
+    """
+    return _PLAIN_KEY.fullmatch(key) is not None
+
+
 _PHP_INT: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,18})")
 # C isspace() in the "C" locale: what PHP skips once after "[" when it looks for "[]".
 _C_SPACE: Final = frozenset(" \t\n\v\f\r")
@@ -113,16 +125,34 @@ def encode_query(params: Mapping[str, Any]) -> str:
 
 
 def _flat_query(params: dict[Any, Any]) -> str | None:
-    """The query of the commonest call, ``{"id": 61}``: plain keys and ints only, else ``None``.
+    """The query of the commonest shapes, else ``None`` (the general path then decides).
 
-    Such a pair is sent as the general path would send it (``urlencode`` leaves ASCII letters,
-    digits and ``_`` as they are; an int is its decimal form), without walking a tree.
+    Plain keys (``urlencode`` leaves ASCII letters, digits and ``_`` as they are) with ints,
+    ASCII strings, or one level of such pairs (a ``batch`` body's ``cmd[c0]=...``): each pair is
+    sent as the general path would send it, without walking a tree. A ``{"id": 61}`` call and a
+    50-command ``batch`` body are both built here.
     """
     pairs = []
     for key, value in params.items():
-        if key.__class__ is not str or value.__class__ is not int or not _PLAIN_KEY.fullmatch(key):
+        if key.__class__ is not str or not plain_key(key):
             return None
-        pairs.append(f"{key}={value}")
+        kind = value.__class__
+        if kind is int:
+            pairs.append(f"{key}={value}")
+        elif kind is str and value.isascii():
+            pairs.append(f"{key}={value.translate(_URLENCODED)}")
+        elif kind is dict and value:
+            for inner, item in value.items():
+                if inner.__class__ is not str or not plain_key(inner):
+                    return None
+                if item.__class__ is int:
+                    pairs.append(f"{key}%5B{inner}%5D={item}")
+                elif item.__class__ is str and item.isascii():
+                    pairs.append(f"{key}%5B{inner}%5D={item.translate(_URLENCODED)}")
+                else:
+                    return None
+        else:
+            return None
     return "&".join(pairs)
 
 
@@ -379,7 +409,8 @@ def _php_text(text: str, path: tuple[str, ...] | str) -> str:
 
 
 def _urlencode(data: bytes) -> str:
-    return "".join([_URLENCODED[byte] for byte in data])
+    # Latin-1 maps each byte to the code point of its value, which indexes the table.
+    return data.decode("latin-1").translate(_URLENCODED)
 
 
 def _path_text(path: tuple[str, ...]) -> str:

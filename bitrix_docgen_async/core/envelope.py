@@ -51,6 +51,7 @@ __all__ = [
     "parse_response",
     "request_id_of",
     "split_batch",
+    "time_figure",
 ]
 
 #: The portal's request id header (docs/portal.md#where-the-sources-disagree) and the shape an id is
@@ -138,16 +139,32 @@ class TimeInfo:
         """
         if not isinstance(data, Mapping):
             return None
-        return cls(
-            start=_number(data.get("start")),
-            finish=_number(data.get("finish")),
-            duration=_number(data.get("duration")),
-            processing=_number(data.get("processing")),
-            operating=_number(data.get("operating")),
-            operating_reset_at=_number(data.get("operating_reset_at")),
-            date_start=_string(data.get("date_start")),
-            date_finish=_string(data.get("date_finish")),
-        )
+        return cls(*_time_fields(data))
+
+
+def _time_fields(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The fields of a :class:`TimeInfo`, in order, read leniently from a ``time`` object."""
+    get = data.get
+    return (
+        _number(get("start")),
+        _number(get("finish")),
+        _number(get("duration")),
+        _number(get("processing")),
+        _number(get("operating")),
+        _number(get("operating_reset_at")),
+        _string(get("date_start")),
+        _string(get("date_finish")),
+    )
+
+
+def time_figure(data: Mapping[str, Any] | None, name: str) -> float | None:
+    """One number of a raw ``time`` object (as :class:`TimeInfo` would read it), or ``None``.
+
+    Args:
+        data: a ``time`` object as sent (e.g. a value of :attr:`BatchReply.raw_times`), or None.
+        name: the field, e.g. ``"duration"`` or ``"operating"``.
+    """
+    return None if data is None else _number(data.get(name))
 
 
 @attrs.frozen
@@ -185,14 +202,22 @@ class BatchReply:
             itself is a 200; ``method`` comes from the ``methods`` given to :func:`split_batch`).
         totals: command key -> ``total`` of list commands.
         nexts: command key -> ``next`` of list commands that have another page.
-        times: command key -> the command's ``time`` block (failed commands have none).
+        raw_times: command key -> the command's ``time`` object as sent (JSON objects only;
+            failed commands have none). :attr:`times` reads them; the session reads the few
+            figures it needs straight from here (:func:`time_figure`), so that a batch of 50
+            does not build 50 :class:`TimeInfo` objects nobody looks at.
     """
 
     results: Mapping[str, Any] = attrs.field(factory=dict)
     errors: Mapping[str, ApiError] = attrs.field(factory=dict)
     totals: Mapping[str, int] = attrs.field(factory=dict)
     nexts: Mapping[str, int] = attrs.field(factory=dict)
-    times: Mapping[str, TimeInfo] = attrs.field(factory=dict)
+    raw_times: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+
+    @property
+    def times(self) -> dict[str, TimeInfo]:
+        """Command key -> the command's ``time`` block, read (:meth:`TimeInfo.from_wire`)."""
+        return {key: TimeInfo(*_time_fields(value)) for key, value in self.raw_times.items()}
 
 
 def _count(value: object, what: str, status: int) -> int | None:
@@ -428,7 +453,8 @@ def _section(container: Mapping[str, Any], name: str) -> dict[str, Any]:
     if isinstance(value, list):
         return {str(index): item for index, item in enumerate(value)}
     if isinstance(value, dict):
-        return {str(key): item for key, item in value.items()}
+        # A decoded JSON object's keys are strings already: no copy (nothing here changes it).
+        return value
     raise ResponseError(f"batch section {name} is {_kind(value)}", status=200)
 
 
@@ -491,7 +517,9 @@ def split_batch(
     }
     # A failed command should not also be in `result`; if it were, trust the error, so that a
     # write is never reported as done when the portal said it failed.
-    results = {key: value for key, value in _section(result, "result").items() if key not in errors}
+    results = _section(result, "result")
+    if errors:
+        results = {key: value for key, value in results.items() if key not in errors}
     totals: dict[str, int] = {}
     for key, value in _section(result, "result_total").items():
         total = _count(value, f"result_total[{key}]", 200)
@@ -502,9 +530,8 @@ def split_batch(
         following = _count(value, f"result_next[{key}]", 200)
         if following is not None:
             nexts[key] = following
-    times: dict[str, TimeInfo] = {}
-    for key, value in _section(result, "result_time").items():
-        time = TimeInfo.from_wire(value)
-        if time is not None:
-            times[key] = time
-    return BatchReply(results=results, errors=errors, totals=totals, nexts=nexts, times=times)
+    # Kept as sent (read on demand): only JSON objects, as TimeInfo.from_wire reads them.
+    times = _section(result, "result_time")
+    if not all(value.__class__ is dict for value in times.values()):
+        times = {key: value for key, value in times.items() if isinstance(value, Mapping)}
+    return BatchReply(results=results, errors=errors, totals=totals, nexts=nexts, raw_times=times)

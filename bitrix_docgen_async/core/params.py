@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from bitrix_docgen_async.core.encoding import _PLAIN_KEY, MAX_INPUT_NESTING_LEVEL
+from bitrix_docgen_async.core.encoding import MAX_INPUT_NESTING_LEVEL, plain_key
 
 __all__ = ["PHP_INT_MAX", "PHP_INT_MIN", "normalize_params", "with_auth_connector"]
 
@@ -84,7 +84,7 @@ def normalize_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         key.__class__ is str
         and value.__class__ is int
         and PHP_INT_MIN <= value <= PHP_INT_MAX
-        and _PLAIN_KEY.fullmatch(key)
+        and plain_key(key)
         for key, value in params.items()
     ):
         # The commonest call, {"id": 61}: every rule below would keep it as it is.
