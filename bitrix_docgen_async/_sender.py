@@ -237,7 +237,18 @@ class Sender:
         # when the portal bills commands to their methods; under ``batch`` billing it is the
         # request's running sum (docs/portal.md#how-batch-is-billed), never a budget's view.
         own = info is not None and (not batched or self.billing.detected == "method")
-        for key in command.budget_keys:
+        keys = command.budget_keys
+        if batched and self.billing.detected is not None:
+            # Booked to both keys while the model was unknown: the reply that showed it says
+            # which one this command was billed to; the other's hold is released, not kept
+            # until the window moves on.
+            billed = [k for k in keys if k in self.billing.budgets_in_batch(command.method)]
+            if billed:
+                for key in keys:
+                    if key not in billed:
+                        await self.limiter.release(key, command.reserved)
+                keys = tuple(billed)
+        for key in keys:
             figures = own and key == command.method
             await self.limiter.settle(
                 key,
