@@ -136,3 +136,37 @@ async def test_before_a_batch_reply_has_shown_the_model_batched_heavy_writes_sta
         else:
             assert first == 29  # one batch, within the 20 s target
         assert portal.stats.rejected_operating == 0
+
+
+@pytest.mark.parametrize("model", ["batch", "method"])
+async def test_heavy_writes_are_routed_direct_only_once_batch_billing_has_shown(
+    model: Literal["batch", "method"],
+) -> None:
+    # Under "method" billing a direct call spends the same budget as a batched one: nothing
+    # to gain, so after the probe every write stays batched; under "batch" billing they go
+    # direct while document.add's own budget has room.
+    async with asyncio.timeout(20):
+        async with FakePortal(
+            rate_limit=FAST,
+            operating_billing=model,
+            operating_floor=0.0,
+            method_costs={DOC_ADD: 0.01},
+        ) as portal:
+            template = portal.seed_template()
+            params = [
+                {"templateId": template, "entityTypeId": 2, "entityId": i} for i in range(1, 41)
+            ]
+            async with DocgenClient.from_webhook(
+                portal.webhook_url, rate_limit=FAST, linger=0
+            ) as client:
+                await client.call(DOC_ADD, params[0])  # the probe: alone, so direct
+                await asyncio.gather(*(client.call(DOC_ADD, p) for p in params[1:20]))
+                assert client.stats.billing_model == model
+                before = client.stats.direct_commands
+                await asyncio.gather(*(client.call(DOC_ADD, p) for p in params[20:]))
+                routed = client.stats.direct_commands - before
+        if model == "method":
+            assert routed == 0 and portal.stats.billed("batch") == 0
+        else:
+            assert routed > 0 and portal.stats.billed(DOC_ADD) > 0
+        assert portal.stats.rejected_operating == 0
