@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 import attrs
 
-from bitrix_docgen_async._commands import ClientStats, Command, CommandQueue
+from bitrix_docgen_async._commands import ClientStats, Command, CommandQueue, Costs
 from bitrix_docgen_async._sender import Sender, fail
 from bitrix_docgen_async.core.billing import BATCH_KEY
 from bitrix_docgen_async.core.methods import MethodInfo, method_info
-from bitrix_docgen_async.core.planner import MAX_BATCH, Head, Route, route
+from bitrix_docgen_async.core.planner import HEAVY_WRITES, MAX_BATCH, Head, Route, route
 from bitrix_docgen_async.errors import RateLimitedError
 from bitrix_docgen_async.limiter import Limiter
 
@@ -31,6 +31,10 @@ _IDLE = 1.0
 _TICK = 0.001
 #: How many times its prior an unmeasured method that needs no probe might still cost.
 _PRIOR_ERROR = 3.0
+#: Expected seconds a batch of heavy writes may run before any ``batch`` reply has shown how
+#: the portal bills: the warm-up that learns the model is kept short, since until it is known
+#: such a batch holds both budgets and routing cannot start.
+_WARM_UP_S = 1.0
 
 
 class BudgetPlanning:
@@ -43,6 +47,7 @@ class BudgetPlanning:
     batch_time_target: float
     queue: CommandQueue
     stats: ClientStats
+    costs: Costs
     _changed: asyncio.Event
 
     async def _pause(self, seconds: float, event: asyncio.Event) -> None:
@@ -112,6 +117,22 @@ class BudgetPlanning:
                     head = attrs.evolve(head, direct=True)
             routed.append(head)
         return routed
+
+    def _time_target(self, heads: Sequence[Head]) -> float:
+        """The expected execution a batch may carry: the session's target, or, before any
+        ``batch`` reply has shown how the portal bills (docs/portal.md#how-batch-is-billed),
+        at most ``_WARM_UP_S`` when measured heavy writes wait and routing may follow (an
+        unmeasured one is probed as :meth:`_probe_first` says): such a batch is
+        held against both budgets until its reply, and the sooner that reply comes, the sooner
+        both budgets are spent apart."""
+        target = self.batch_time_target
+        if (
+            self.budget_routing == "auto"
+            and self.stats.batches == 0
+            and any(head.key in HEAVY_WRITES and head.key in self.costs for head in heads)
+        ):
+            return min(target, _WARM_UP_S)
+        return target
 
     async def _alone(self, command: Command) -> None:
         """A batchable command that goes alone: a direct call, billed to its own method.

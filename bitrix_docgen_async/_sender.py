@@ -172,6 +172,7 @@ class Sender:
                     timing if own else None,
                     ended_ago[index],
                     bookings,
+                    await self._billed_keys(command),
                 )
                 continue
             if isinstance(error, OperationTimeLimitError):
@@ -263,6 +264,7 @@ class Sender:
         figures: TimeInfo | Mapping[str, Any] | None,
         ended_ago: float,
         bookings: list[Booking],
+        keys: tuple[str, ...] | None = None,
     ) -> None:
         """Hand a command's result over and add what to settle to ``bookings``.
 
@@ -274,6 +276,7 @@ class Sender:
                 view, or None when they are not (a command in a ``batch`` billed whole).
             ended_ago: how long before now it at least ended.
             bookings: where its settlements go (settled together, one call per batch).
+            keys: the budgets it was billed to (default: every key it reserved on).
         """
         if actual is not None:
             self.costs.observe(command.method, actual)
@@ -286,7 +289,7 @@ class Sender:
                 reset_at = time_figure(figures, "operating_reset_at")
             reset_in = None if reset_at is None else reset_at - self._wall()
         spent = actual if actual is not None else command.reserved
-        for key in command.budget_keys:
+        for key in command.budget_keys if keys is None else keys:
             own = key == command.method
             bookings.append(
                 (
@@ -300,6 +303,24 @@ class Sender:
             )
         command.reserved = 0.0
         command.resolve(result)
+
+    async def _billed_keys(self, command: Command) -> tuple[str, ...]:
+        """The budgets a batched command was billed to; the others' holds are released.
+
+        Booked to both keys while the model was unknown: the reply that showed it says which
+        one this command was billed to (docs/portal.md#how-batch-is-billed), and the other's
+        hold is released, not kept until the window moves on.
+        """
+        keys = command.budget_keys
+        if self.billing.detected is None:
+            return keys
+        billed = tuple(k for k in keys if k in self.billing.budgets_in_batch(command.method))
+        if not billed:
+            return keys
+        for key in keys:
+            if key not in billed:
+                await self.limiter.release(key, command.reserved)
+        return billed
 
     def _reset_in(self, info: TimeInfo | None) -> float | None:
         if info is None or info.operating_reset_at is None:

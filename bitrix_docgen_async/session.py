@@ -266,7 +266,7 @@ class Session(BudgetPlanning):
             heads = self.queue.heads(self.costs.estimate, MAX_BATCH)
             if not batch:
                 heads = await self._route(heads)
-            target = self.batch_time_target
+            target = self._time_target(heads)
             takes = plan(heads, skip=skip, taken=len(batch), expected=expected, time_target=target)
             batchable = {head.key: head.batchable for head in heads}
             direct = {head.key: head.direct for head in heads}

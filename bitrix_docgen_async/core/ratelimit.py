@@ -289,11 +289,20 @@ class OperatingLedger:
     def observe(self, now: float, operating: float, reset_in: float | None) -> None:
         """Take the portal's ``time.operating`` into account (after settling our commands).
 
+        Only what the portal reports beyond our bookings *and* our reservations in flight is
+        someone else's: a call may be billed as it starts, so the figure in one reply already
+        holds our other calls of the method still running, and booking those a second time
+        (until the reset) held budget back for nothing: 14.9 s of ``document.add``'s over one
+        70 s ``benchmarks/bulk.py --budget-bound`` run. Another process's spend is then seen
+        once ours in flight has settled, at the next reply.
+
         ``operating`` is clamped to the limit (the portal refuses once its sum reaches it, so it
         can never hold more) and ``reset_in`` to one window (no bucket lives longer).
         """
+        self._top_up(now, operating, reset_in, self.used(now))
+
+    def _top_up(self, now: float, operating: float, reset_in: float | None, ours: float) -> None:
         operating = min(max(0.0, operating), self.budget.limit_s)
-        ours = self.booked(now)
         if operating > ours + 1e-6:
             window = self.budget.window_s
             horizon = min(reset_in, window) if reset_in is not None and reset_in > 0 else window
@@ -308,7 +317,7 @@ class OperatingLedger:
         """
         until = min(until, now + self.budget.window_s)
         self.suspended_until = max(self.suspended_until, until)
-        self.observe(now, self.budget.limit_s, until - now)
+        self._top_up(now, self.budget.limit_s, until - now, self.booked(now))
 
     def next_change(self, now: float) -> float | None:
         """The next moment headroom grows by itself (a booking expires or a suspension ends)."""

@@ -196,6 +196,24 @@ async def test_the_ledger_books_like_the_in_memory_one(limiters: Factory) -> Non
         assert await backend.try_reserve("other", 3.0)  # costlier than the budget, but idle
 
 
+async def test_a_reply_s_figure_holding_our_calls_in_flight_is_not_booked_twice(
+    limiters: Factory,
+) -> None:
+    shared = limiters().shared
+    await shared.check()
+    await probe_done(shared, "m")
+    local = MemoryBackend(RATE, BUDGET)
+    for backend in (shared, local):
+        assert await backend.try_reserve("m", 0.6)
+        assert await backend.try_reserve("m", 0.6)
+        # One comes back; the portal's 1.0 holds the other's first 0.5 (billed as it started).
+        await backend.settle("m", 0.6, 0.5, 1.0, 30.0)
+        assert await backend.try_reserve("m", 0.85)  # 0.5 booked + 0.6 held: no one else's
+        assert not await backend.try_reserve("m", 0.1)
+        await backend.release("m", 0.85)
+        await backend.release("m", 0.6)
+
+
 async def test_workers_share_a_suspension(limiters: Factory) -> None:
     one, two = limiters().shared, limiters().shared
     await one.check()

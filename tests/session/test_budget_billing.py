@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bitrix_docgen_async import DocgenClient, OperatingBudget, RateLimit
+from bitrix_docgen_async.limiter import MemoryBackend
 from bitrix_docgen_async.testing import FakePortal
 from tests.helpers import FAST_RETRY
 
@@ -93,3 +94,32 @@ async def test_a_short_warm_up_shows_the_billing_model(model: str) -> None:
         else:
             assert "batch" not in stats.budget_spent_s
         assert GET in stats.budget_spent_s
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_the_reply_that_shows_the_model_frees_the_budget_it_did_not_bill(
+    model: str,
+) -> None:
+    # Until a batch reply has shown the model, batched commands are held against both
+    # ``batch`` and their method; that reply's commands are booked to the one it billed.
+    async with FakePortal(
+        rate_limit=FAST,
+        operating_budget=OperatingBudget(),
+        operating_billing=model,  # type: ignore[arg-type]
+        operating_floor=0.0,
+        method_costs={ADD: 0.01},
+    ) as portal:
+        async with DocgenClient.from_webhook(
+            portal.webhook_url, rate_limit=FAST, retry=FAST_RETRY, linger=0
+        ) as client:
+            fields = [{"fields": {"name": f"n{i}", "template": "{NUMBER}"}} for i in range(3)]
+            await asyncio.wait_for(asyncio.gather(*(client.call(ADD, f) for f in fields)), 5.0)
+            limiter = client.session.limiter
+            backend = limiter.backend
+            assert isinstance(backend, MemoryBackend)
+            now = limiter.clock()
+            booked = {key: backend._ledger(key).booked(now) for key in ("batch", ADD)}  # type: ignore[union-attr]
+        assert portal.stats.batch_sizes == [3] and client.stats.billing_model == model
+        billed, unbilled = ("batch", ADD) if model == "batch" else (ADD, "batch")
+        assert booked[billed] == pytest.approx(0.03, abs=0.02)
+        assert booked[unbilled] == 0.0
