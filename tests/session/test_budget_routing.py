@@ -20,6 +20,7 @@ from tests.helpers import FAST_RETRY
 
 DOC_ADD = "crm.documentgenerator.document.add"
 GET = "crm.documentgenerator.numerator.get"
+LIST = "crm.documentgenerator.numerator.list"
 
 
 def test_route_sends_heavy_writes_direct_only_with_separate_budgets_and_room() -> None:
@@ -46,12 +47,16 @@ SPENT = OperatingBudget(limit_s=0.3, window_s=60.0, buckets=10)
 FAST = RateLimit(burst=50, per_second=50.0)
 
 
-async def _spend_batch(client: DocgenClient, nid: int) -> None:
-    """Batched reads until the client's ledger has no room in ``batch`` for one more."""
+async def _spend_batch(client: DocgenClient) -> None:
+    """Batched lists until the client's ledger has no room in ``batch`` for one more.
+
+    Lists, not the gets the test reads with afterwards: a list that a loaded machine sends
+    alone goes direct and is billed to its own method, never to the gets' budget.
+    """
     limiter = client.session.limiter
     patient = client.with_options(queue_timeout=0.5)
-    while await limiter.has_room("batch", client.session.costs.estimate(GET)):
-        reads = [patient.call(GET, {"id": nid}) for _ in range(5)]
+    while await limiter.has_room("batch", client.session.costs.estimate(LIST)):
+        reads = [patient.call(LIST) for _ in range(5)]
         await asyncio.gather(*reads, return_exceptions=True)
 
 
@@ -64,7 +69,7 @@ async def test_a_spent_batch_budget_holds_batched_traffic_and_direct_writes_go_o
             rate_limit=FAST,
             operating_budget=SPENT,
             operating_floor=0.0,  # costs of 10-20 ms: under the live portal's 0.1 s floor
-            method_costs={DOC_ADD: 0.02, GET: 0.01},
+            method_costs={DOC_ADD: 0.02, GET: 0.01, LIST: 0.01},
         ) as portal:
             template = portal.seed_template()
             nid = portal.seed_numerator("x")
@@ -76,7 +81,7 @@ async def test_a_spent_batch_budget_holds_batched_traffic_and_direct_writes_go_o
                 linger=0.002,
                 budget_routing=routing,
             ) as client:
-                await _spend_batch(client, nid)
+                await _spend_batch(client)
                 assert client.stats.billing_model == "batch"
                 spent = portal.stats.billed("batch")
                 assert spent > SPENT.limit_s / 2
@@ -91,11 +96,14 @@ async def test_a_spent_batch_budget_holds_batched_traffic_and_direct_writes_go_o
                     assert len(reads) == 3
                     # All went direct: billed to their own methods, not to ``batch``.
                     assert client.stats.direct_commands == before + 6
-                    # An explicit batch can only go as a batch: it waits for ``batch``.
+                    # An explicit batch can only go as a batch: it waits for ``batch``. Spent
+                    # down again first, with the same estimate the batch will reserve.
+                    await _spend_batch(client)
+                    spent = portal.stats.billed("batch")
                     with pytest.raises(TimeoutError):
                         async with asyncio.timeout(0.3):
                             async with client.batch() as batch:
-                                batch.call(GET, {"id": nid})
+                                batch.call(LIST)
                 else:
                     # Without routing every batchable call is batched: reads and writes wait
                     # and fail by their queue_timeout, unsent.
