@@ -31,6 +31,8 @@ __all__ = [
     "ConnectError",
     "DocumentLimitError",
     "DownloadError",
+    "InternalError",
+    "InvalidEntityError",
     "InvalidRequestError",
     "JournalError",
     "LimiterUnavailableError",
@@ -47,6 +49,7 @@ __all__ = [
     "RedirectError",
     "ResponseError",
     "ServerError",
+    "StorageError",
     "TokenExpiredError",
     "TransportError",
     "UnknownFieldsError",
@@ -367,6 +370,54 @@ class JournalError(BitrixError):
     It is locked by another run, belongs to another portal, template or entity type, records a
     document that is not the entity's, or the file is damaged. The message names the journal
     file and the reason, never a webhook code or token.
+    """
+
+
+class InvalidEntityError(BitrixError, ValueError):
+    """A bulk run could not use an entity: a bad or repeated id, or values refused before sending.
+
+    Reported in :attr:`GenerationResult.error <bitrix_docgen_async.GenerationResult.error>`;
+    nothing was sent for that entity. A ``ValueError`` too, so ``except ValueError`` still
+    catches it; the refused value's own error is its ``__cause__`` (not kept across pickling).
+    """
+
+
+class StorageError(BitrixError, OSError):
+    """A bulk run could not write a file or folder on this machine (a download, its folder).
+
+    An ``OSError`` too, with the original's ``errno``, ``strerror`` and ``filename`` when it had
+    them, so ``except OSError`` still catches it.
+    """
+
+    @classmethod
+    def wrapping(cls, error: OSError) -> StorageError:
+        """The same failure as a library error (``__cause__`` is ``error``)."""
+        if error.errno is not None and error.strerror is not None:
+            if error.filename is not None:
+                wrapped = cls(error.errno, error.strerror, error.filename)
+            else:
+                wrapped = cls(error.errno, error.strerror)
+        else:
+            wrapped = cls(str(error))
+        wrapped.__cause__ = error
+        return wrapped
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # OSError keeps ``filename`` out of ``args``: rebuild through the constructor, which
+        # sets ``errno``, ``strerror`` and ``filename`` again.
+        if self.errno is not None and self.strerror is not None:
+            extra = () if self.filename is None else (self.filename,)
+            args: tuple[Any, ...] = (self.errno, self.strerror, *extra)
+        else:
+            args = self.args
+        return (type(self), args, dict(self.__dict__) or None)
+
+
+class InternalError(BitrixError):
+    """A bug in the library, met while working on one entity of a bulk run (and logged).
+
+    The message names only the original exception's class (its text may quote anything); the
+    original is the ``__cause__`` and its traceback is in the log.
     """
 
 

@@ -42,8 +42,11 @@ from bitrix_docgen_async.core import validate as check
 from bitrix_docgen_async.errors import (
     BitrixError,
     DownloadError,
+    InternalError,
+    InvalidEntityError,
     JournalError,
     NotFoundError,
+    StorageError,
 )
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.workflows.bulk_progress import Counts, Progress, ProgressCallback, Reporter
@@ -74,10 +77,14 @@ class GenerationResult:
         entity_id: the CRM item.
         document: its document (None if it could not be created or was done in an earlier run).
         pdf_path: where its PDF was saved, if downloading.
-        error: what went wrong, or None: a :class:`BitrixError` for anything the portal or the
-            transport caused (``UnknownFieldsError`` for ``check_values``), ``OSError`` for the
-            download folder, ``ValueError`` for a bad or repeated entity id or values; any other
-            ``Exception`` only for a bug, logged. Never a ``BaseException`` such as cancellation.
+        error: what went wrong, or None; always one of the library's errors: the portal's or
+            the transport's (``UnknownFieldsError`` for ``check_values``),
+            :class:`~bitrix_docgen_async.StorageError` (also an ``OSError``) for the download
+            folder, :class:`~bitrix_docgen_async.InvalidEntityError` (also a ``ValueError``)
+            for a bad or repeated entity id or refused values, and
+            :class:`~bitrix_docgen_async.InternalError` for anything unexpected (a bug here
+            or in a ``values`` function; logged with its traceback). The original
+            exception, where there was one, is its ``__cause__``. Never a cancellation.
         skipped: done by an earlier run with the same journal (or, with a shared journal,
             being done by another worker right now).
         document_id: the document's id (also known for skipped entities).
@@ -86,7 +93,7 @@ class GenerationResult:
     entity_id: int
     document: Document | None = None
     pdf_path: Path | None = None
-    error: Exception | None = None
+    error: BitrixError | None = None
     skipped: bool = False
     document_id: int | None = None
 
@@ -221,12 +228,34 @@ class _Run:
             self.counts.done += 1
             return GenerationResult(entity_id, document, path, document_id=document.id)
         except (BitrixError, OSError, ValueError, TypeError) as exc:
-            if self.journal and not isinstance(exc, JournalError):
+            error = library_error(exc)
+            if self.journal and not isinstance(error, JournalError):
                 with contextlib.suppress(JournalError):
-                    await self.journal.record_failed(entity_id, f"{type(exc).__name__}: {exc}")
+                    await self.journal.record_failed(entity_id, f"{type(error).__name__}: {error}")
             self.counts.failed += 1
             doc_id = document.id if document else None
-            return GenerationResult(entity_id, document, error=exc, document_id=doc_id)
+            return GenerationResult(entity_id, document, error=error, document_id=doc_id)
+
+
+def library_error(error: Exception) -> BitrixError:
+    """``error`` as the library's own class (an entity's result carries only those).
+
+    A :class:`BitrixError` stays as it is; a refused value (``ValueError``/``TypeError``)
+    becomes :class:`InvalidEntityError`, a file or folder that cannot be written
+    :class:`StorageError`, and anything else (a bug) :class:`InternalError` naming only its
+    class. The original is the ``__cause__``.
+    """
+    if isinstance(error, BitrixError):
+        return error
+    if isinstance(error, OSError):
+        return StorageError.wrapping(error)
+    wrapped: BitrixError
+    if isinstance(error, ValueError | TypeError):
+        wrapped = InvalidEntityError(f"{type(error).__name__}: {error}")
+    else:
+        wrapped = InternalError(f"unexpected {type(error).__name__} (see the log)")
+    wrapped.__cause__ = error
+    return wrapped
 
 
 async def _ids(entity_ids: Iterable[int] | AsyncIterable[int]) -> AsyncIterator[int]:
@@ -341,10 +370,13 @@ async def _pipeline(
         try:
             try:
                 result = await run.one(entity_id)
+            except BitrixError as exc:  # e.g. the journal's claim: this entity fails alone
+                run.counts.failed += 1
+                result = GenerationResult(entity_id, error=exc)
             except Exception as exc:  # a bug must not end the run or lose the entity
                 log.exception("entity %d: unexpected error", entity_id)
                 run.counts.failed += 1
-                result = GenerationResult(entity_id, error=exc)
+                result = GenerationResult(entity_id, error=library_error(exc))
             # The slot is held until the result is handed over: a paused consumer pauses
             # the run.
             await results.put(result)
@@ -359,13 +391,17 @@ async def _pipeline(
                 if isinstance(entity_id, bool) or not isinstance(entity_id, int) or entity_id <= 0:
                     run.counts.failed += 1
                     await results.put(
-                        GenerationResult(entity_id, error=ValueError("not a positive int id"))
+                        GenerationResult(
+                            entity_id, error=InvalidEntityError("not a positive int id")
+                        )
                     )
                     continue
                 if entity_id in seen:
                     run.counts.failed += 1
                     await results.put(
-                        GenerationResult(entity_id, error=ValueError("repeated in the input"))
+                        GenerationResult(
+                            entity_id, error=InvalidEntityError("repeated in the input")
+                        )
                     )
                     continue
                 seen.add(entity_id)

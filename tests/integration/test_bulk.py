@@ -145,7 +145,12 @@ async def test_bad_inputs_become_results(client: DocgenClient, portal: FakePorta
     template = portal.seed_template()
     results = await run(client, template, [1, 0, 1, -3], wait_pdf=False)
     errors = {(r.entity_id, type(r.error).__name__ if r.error else None) for r in results}
-    assert errors == {(1, None), (0, "ValueError"), (1, "ValueError"), (-3, "ValueError")}
+    assert errors == {
+        (1, None),
+        (0, "InvalidEntityError"),
+        (1, "InvalidEntityError"),
+        (-3, "InvalidEntityError"),
+    }
 
 
 async def test_2000_entities_with_pdfs_under_binding_limits(tmp_path: Path) -> None:

@@ -60,8 +60,8 @@ async def main(folder: Path) -> list[GenerationResult]:
                 on_progress=report,
             ):
                 if result.error is not None:
-                    error: BaseException = result.error
-                    print(type(error).__name__, isinstance(error, BitrixError))
+                    error: BitrixError = result.error  # always the library's own class
+                    print(type(error).__name__, error.retryable)
                 results.append(result)
             return results
 
