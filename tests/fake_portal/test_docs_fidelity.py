@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.testing import FakePortal, build_docx
+from tests.helpers import FakeClock
 
 DOCS = "crm.documentgenerator.document."
 TEMPLATES = "crm.documentgenerator.template."
@@ -25,32 +26,13 @@ NUMERATORS = "crm.documentgenerator.numerator."
 DOCUMENT_ENTITY = "\\Bitrix\\DocumentGenerator\\Model\\Document"
 
 
-class ManualClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(5000.0)
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-        yield session
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def fake(clock: ManualClock) -> AsyncIterator[FakePortal]:
+async def fake(clock: FakeClock) -> AsyncIterator[FakePortal]:
     async with FakePortal(rate_limit=None, clock=clock, pdf_delay=8.0) as running:
         yield running
 
@@ -208,7 +190,7 @@ def upload_fields(**changes: Any) -> dict[str, Any]:
 
 
 async def test_upload_is_converted_like_any_document(
-    fake: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    fake: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     status, body = await call(http, fake, DOCS + "upload", {"fields": upload_fields()})
     assert status == 200
@@ -336,7 +318,7 @@ async def test_a_trailing_slash_after_the_method_is_served_alike(
 
 
 async def test_urls_are_built_on_the_request_host(
-    fake: FakePortal, http: aiohttp.ClientSession, clock: ManualClock
+    fake: FakePortal, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     template = fake.seed_template()
     document = fake.seed_document(template)

@@ -8,7 +8,6 @@ real time, so the scale keeps this test short.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,30 +15,12 @@ import pytest
 
 from bitrix_docgen_async.core.encoding import encode_query
 from bitrix_docgen_async.testing import FakePortal
+from tests.helpers import FakeClock
 
 ADD = "crm.documentgenerator.document.add"
 GET = "crm.documentgenerator.document.get"
 LIST = "crm.documentgenerator.numerator.list"
 SCALE = 1000.0
-
-
-class ManualClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: Any = None) -> tuple[int, Any]:
@@ -48,7 +29,7 @@ async def post(http: aiohttp.ClientSession, url: str, body: Any = None) -> tuple
 
 
 async def test_request_bucket_costs_and_pdf_delay(http: aiohttp.ClientSession) -> None:
-    clock = ManualClock()
+    clock = FakeClock(100.0)
     async with FakePortal.realistic(scale=SCALE, clock=clock) as portal:
         template = portal.seed_template()
         url = portal.webhook_url
@@ -73,7 +54,7 @@ async def test_request_bucket_costs_and_pdf_delay(http: aiohttp.ClientSession) -
 
 
 async def test_operating_budget_is_480_s_of_writes_per_window(http: aiohttp.ClientSession) -> None:
-    clock = ManualClock()
+    clock = FakeClock(100.0)
     async with FakePortal.realistic(scale=SCALE, clock=clock) as portal:
         template = portal.seed_template()
         query = encode_query({"templateId": template, "entityTypeId": 2, "entityId": 1})

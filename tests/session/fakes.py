@@ -5,14 +5,12 @@
 duration per method, per-method errors, failures
 of whole requests, and an optional gate that holds replies until the test opens it. It records
 every request and every command it received, at the moment ``post_form`` is called.
-``FakeClock`` only moves when the test calls :meth:`FakeClock.advance`.
+The clock is the tests' one ``FakeClock`` (``tests.helpers``), re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
@@ -21,46 +19,11 @@ from urllib.parse import parse_qsl
 from bitrix_docgen_async.core.encoding import parse_str
 from bitrix_docgen_async.errors import TransportError
 from bitrix_docgen_async.transport import HttpResponse
+from tests.helpers import FakeClock, turns
+
+__all__ = ["WEBHOOK", "FakeClock", "FakeTransport", "turns"]
 
 WEBHOOK = "http://127.0.0.1:9/rest/1/fakewebhookcode/"
-
-
-async def turns(count: int = 30) -> None:
-    """Let the loop run ``count`` turns (enough for in-memory replies to land)."""
-    for _ in range(count):
-        await asyncio.sleep(0)
-
-
-class FakeClock:
-    """A monotonic clock and its sleep; time moves only in :meth:`advance`."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), future))
-        await future
-
-    async def advance(self, seconds: float) -> None:
-        """Move time forward, waking each sleeper at its moment (and letting it run)."""
-        target = self.now + seconds
-        while self._sleepers and self._sleepers[0][0] <= target:
-            when, _, future = heapq.heappop(self._sleepers)
-            self.now = max(self.now, when)
-            if not future.done():
-                future.set_result(None)
-                await turns()
-        self.now = target
-        await turns()
 
 
 def _command_params(query: str) -> dict[str, str]:

@@ -80,7 +80,7 @@ async def test_calls_made_while_a_request_is_in_flight_linger_to_share_a_batch(
         later = [asyncio.create_task(client.call(GET, {"id": i})) for i in range(3)]
         await turns()
         assert len(transport.requests) == 1  # they linger while the list is in flight
-        await clock.advance(0.005)
+        await clock.run_for(0.005)
         assert len(transport.requests) == 2  # then go together
         transport.gate.set()
         await asyncio.wait_for(asyncio.gather(first, *later), 1.0)
@@ -143,9 +143,9 @@ async def test_queue_timeout_fails_a_call_that_cannot_start_and_never_sends_it(
     bounded = client.with_options(queue_timeout=1)
     call = asyncio.create_task(bounded.call(ADD, {"name": "late"}))
     await turns()  # queued at clock 1000.0
-    await clock.advance(0.5)
+    await clock.run_for(0.5)
     assert not call.done()
-    await clock.advance(0.6)
+    await clock.run_for(0.6)
     assert call.done()
     error = call.exception()
     assert isinstance(error, RateLimitedError)
@@ -153,7 +153,7 @@ async def test_queue_timeout_fails_a_call_that_cannot_start_and_never_sends_it(
     assert error.method == ADD
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
     assert type(copy) is RateLimitedError and copy.retry_after == error.retry_after
-    await clock.advance(700.0)  # the budget frees: the expired call is still never sent
+    await clock.run_for(700.0)  # the budget frees: the expired call is still never sent
     assert transport.sent(ADD) == [{"name": "first"}]
     # The view shares the session: the client's own calls still wait without a bound.
     unbounded = asyncio.create_task(client.call(ADD, {"name": "patient"}))
@@ -169,18 +169,18 @@ async def test_queue_timeout_on_the_client_is_the_default_of_every_call(clock: F
         await client.call(ADD, {"name": "first"})
         call = asyncio.create_task(client.call(ADD, {"name": "second"}))
         await turns()
-        await clock.advance(1.9)
+        await clock.run_for(1.9)
         assert not call.done()
-        await clock.advance(0.2)
+        await clock.run_for(0.2)
         with pytest.raises(RateLimitedError):
             await call
         # with_options(queue_timeout=None) lifts the bound for one view.
         patient = asyncio.create_task(
             client.with_options(queue_timeout=None).call(ADD, {"name": "third"})
         )
-        await clock.advance(30.0)
+        await clock.run_for(30.0)
         assert not patient.done()
-        await clock.advance(600.0)
+        await clock.run_for(600.0)
         assert (await patient)["name"] == "third"
     assert [p["name"] for p in transport.sent(ADD)] == ["first", "third"]
 
@@ -200,9 +200,9 @@ async def test_with_options_timeout_bounds_the_whole_call(clock: FakeClock) -> N
         await turns()
         queued = asyncio.create_task(client.with_options(timeout=5).call(GET, {"id": 9}))
         await turns()
-        await clock.advance(4.0)
+        await clock.run_for(4.0)
         assert not started.done() and not queued.done()
-        await clock.advance(1.5)  # past the timeout: the lingering call is dropped unsent
+        await clock.run_for(1.5)  # past the timeout: the lingering call is dropped unsent
         for call in (started, queued):
             with pytest.raises(TransportError, match="timeout=5"):
                 await call
@@ -255,9 +255,9 @@ async def test_an_explicit_batch_waits_for_its_budget(
     async with make_client(transport, clock, operating_budget=TINY) as client:
         await client.call(ADD, {"name": "first"})
         sending = asyncio.create_task(_explicit(client, "second"))
-        await clock.advance(30.0)
+        await clock.run_for(30.0)
         assert not sending.done()  # the budget is spent: the batch waits for it
-        await clock.advance(600.0)
+        await clock.run_for(600.0)
         await asyncio.wait_for(sending, 1.0)
     assert [p["name"] for p in transport.sent(ADD)] == ["first", "second"]
 
@@ -281,7 +281,7 @@ async def test_batches_never_exceed_http_requests_when_requests_fail(
     ) as client:
         reads = asyncio.gather(*(client.call(GET, {"id": i}) for i in range(10)))
         for _ in range(10):
-            await clock.advance(1.0)
+            await clock.run_for(1.0)
         assert len(await reads) == 10
     stats = client.stats
     assert stats.retries == 30 and stats.http_requests == 1 and stats.batches == 1
@@ -312,7 +312,7 @@ async def test_writes_cancelled_before_their_request_starts_are_never_sent(
     async def ticker() -> None:
         while True:
             await asyncio.sleep(0)
-            await clock.advance(0.001)
+            await clock.run_for(0.001)
 
     async with make_client(transport, clock) as client:
         tick = asyncio.create_task(ticker())
@@ -395,7 +395,7 @@ async def test_wait_to_retry_decides_logs_and_waits_on_the_injected_clock(
     waiting = asyncio.create_task(attempt(0))
     await turns()
     assert not waiting.done()  # it waits the decided delay on the injected clock
-    await clock.advance(1.0)
+    await clock.run_for(1.0)
     assert waiting.result() is True
     assert await attempt(2) is False  # attempts spent
     assert await attempt(0, idempotent=False) is False  # a write is not sent twice

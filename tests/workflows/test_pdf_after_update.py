@@ -18,31 +18,18 @@ from bitrix_docgen_async import DocgenClient, DownloadError
 from bitrix_docgen_async.core.pdf import PdfSince, PdfState, PollSchedule, pdf_state
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.testing import FakePortal
-from tests.helpers import FAST_RETRY
+from tests.helpers import FAST_RETRY, FakeClock
 
 SCHEDULE = PollSchedule(min_conversion=0.0, interval=0.01, max_interval=0.02, jitter=0.0)
 
 
-class ManualClock:
-    """The portal's clock: it moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1000.0)
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def portal(clock: ManualClock) -> AsyncIterator[FakePortal]:
+async def portal(clock: FakeClock) -> AsyncIterator[FakePortal]:
     async with FakePortal(rate_limit=None, clock=clock, pdf_delay=8.0) as running:
         yield running
 
@@ -55,7 +42,7 @@ async def client(portal: FakePortal) -> AsyncIterator[DocgenClient]:
         yield docgen
 
 
-async def converted(portal: FakePortal, client: DocgenClient, clock: ManualClock) -> Document:
+async def converted(portal: FakePortal, client: DocgenClient, clock: FakeClock) -> Document:
     """A document whose first render is converted; returns it as ``get`` shows it."""
     doc_id = portal.seed_document(portal.seed_template(), 2, 7)
     clock.advance(8.0)
@@ -72,7 +59,7 @@ async def polls(client: DocgenClient, rounds: int) -> None:
 
 
 async def test_wait_for_pdf_after_an_update_waits_for_the_new_render(
-    portal: FakePortal, client: DocgenClient, clock: ManualClock
+    portal: FakePortal, client: DocgenClient, clock: FakeClock
 ) -> None:
     document = await converted(portal, client, clock)
     old_pdf = portal.document_file(document.id, "pdf")
@@ -92,7 +79,7 @@ async def test_wait_for_pdf_after_an_update_waits_for_the_new_render(
 
 
 async def test_iter_pdf_ready_and_download_after_an_update(
-    portal: FakePortal, client: DocgenClient, clock: ManualClock, tmp_path: Path
+    portal: FakePortal, client: DocgenClient, clock: FakeClock, tmp_path: Path
 ) -> None:
     document = await converted(portal, client, clock)
     old_pdf = portal.document_file(document.id, "pdf")
@@ -116,7 +103,7 @@ async def test_iter_pdf_ready_and_download_after_an_update(
 
 
 async def test_a_failed_render_after_an_update_is_reported(
-    portal: FakePortal, client: DocgenClient, clock: ManualClock
+    portal: FakePortal, client: DocgenClient, clock: FakeClock
 ) -> None:
     document = await converted(portal, client, clock)
     portal.conversion.failure_rate = 1.0
@@ -130,7 +117,7 @@ async def test_a_failed_render_after_an_update_is_reported(
 
 
 async def test_a_document_that_had_no_pdf_before_the_update(
-    portal: FakePortal, client: DocgenClient, clock: ManualClock
+    portal: FakePortal, client: DocgenClient, clock: FakeClock
 ) -> None:
     doc_id = portal.seed_document(portal.seed_template(), 2, 7)  # still converting
     updated = await client.documents.update(doc_id)
