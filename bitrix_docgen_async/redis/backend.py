@@ -285,7 +285,9 @@ class RedisBackend:
 
     def _pop_member(self, method: str, reserved: float) -> str:
         by_amount = self._held.get(method)
-        if not by_amount:
+        if not by_amount or reserved <= 0:
+            # Nothing was held for this call (a batch's outer figure, a command already
+            # booked): another call's reservation, still in flight, must stay held.
             return ""
         # Reservations of the same amount are interchangeable; any one will do otherwise.
         amount = reserved if reserved in by_amount else next(iter(by_amount))

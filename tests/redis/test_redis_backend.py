@@ -196,6 +196,23 @@ async def test_the_ledger_books_like_the_in_memory_one(limiters: Factory) -> Non
         assert await backend.try_reserve("other", 3.0)  # costlier than the budget, but idle
 
 
+async def test_a_settle_with_nothing_reserved_keeps_another_call_s_hold(limiters: Factory) -> None:
+    # A batch reply's outer figure is settled with nothing reserved: a batch still running
+    # must keep its hold (the shared ledger used to drop any one of this process's).
+    shared = limiters().shared
+    await shared.check()
+    await probe_done(shared, "m")
+    local = MemoryBackend(RATE, BUDGET)
+    for backend in (shared, local):
+        assert await backend.try_reserve("m", 1.5)
+        await backend.settle("m", 0.0, 0.0, None, None)
+        await backend.release("m", 0.0)
+        assert not await backend.try_reserve("m", 1.0)  # 1.5 still in flight
+        await backend.release("m", 1.5)
+        assert await backend.try_reserve("m", 1.0)
+        await backend.release("m", 1.0)
+
+
 async def test_a_reply_s_figure_holding_our_calls_in_flight_is_not_booked_twice(
     limiters: Factory,
 ) -> None:
