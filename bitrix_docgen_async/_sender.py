@@ -27,6 +27,7 @@ from bitrix_docgen_async.core.envelope import (
     split_batch,
     time_figure,
 )
+from bitrix_docgen_async.core.ratelimit import MAX_CALL_S, plausible_duration
 from bitrix_docgen_async.core.retry import (
     Action,
     Decision,
@@ -114,7 +115,7 @@ class Sender:
             self.stats.commands += 1
             self.stats.direct_commands += 1
             info = envelope.time  # a direct call's figures are its method's budget's view
-            actual = info.duration if info is not None else None
+            actual = plausible_duration(info.duration) if info is not None else None
             await self._complete(command, _result(envelope, info), actual, info)
             return []
         keys = [c.key or f"c{i}" for i, c in enumerate(commands)]
@@ -148,11 +149,12 @@ class Sender:
         # running sum, never a budget's view.
         own = self.billing.detected == "method"
         # Commands run in order: each one ended at least the later ones' durations ago.
-        durations = [time_figure(times.get(key), "duration") for key in keys]
+        durations = [plausible_duration(time_figure(times.get(key), "duration")) for key in keys]
         ended_ago = [0.0] * len(keys)
         later = 0.0
         for index in range(len(keys) - 1, -1, -1):
-            ended_ago[index] = later
+            # A whole batch ends within the portal's cut-off too: bounded, however many.
+            ended_ago[index] = min(later, MAX_CALL_S)
             later += durations[index] or 0.0
         again: list[Again] = []
         suspended: set[str] = set()

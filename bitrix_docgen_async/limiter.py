@@ -18,6 +18,7 @@ from bitrix_docgen_async.core.ratelimit import (
     RateLimit,
     TokenBucket,
     default_margin,
+    plausible_reset_in,
 )
 
 __all__ = ["Booking", "Clock", "Limiter", "LimiterBackend", "MemoryBackend", "Sleep"]
@@ -338,7 +339,7 @@ class Limiter:
         reset_in, ended_ago)``), in one call to a backend in this process."""
         for method, _, _, operating, reset_in, _ in bookings:
             if reset_in is not None:
-                self._reset_at[method] = self.clock() + reset_in
+                self._reset_at[method] = self.clock() + plausible_reset_in(reset_in, self.window_s)
             if operating is not None:
                 self.budget_spent[method] = operating
                 if self.budget is not None:
@@ -355,7 +356,9 @@ class Limiter:
         reset_at = self._reset_at.get(method)
         seconds = reset_at - self.clock() if reset_at is not None else 0.0
         self.budget_left[method] = 0.0
-        seconds = max(seconds, self.bucket_seconds)
+        # Never longer than one window: the figure came from a reply
+        # (docs/portal.md#operating-time-per-method).
+        seconds = plausible_reset_in(max(seconds, self.bucket_seconds), self.window_s)
         self._suspended[method] = self.clock() + seconds
         await self.backend.suspend(method, seconds)
 
@@ -376,6 +379,11 @@ class Limiter:
     async def wait_hint(self, method: str) -> float | None:
         """Seconds until ``method``'s headroom grows by itself, if it will."""
         return await self.backend.wait_hint(method)
+
+    @property
+    def window_s(self) -> float:
+        """The operating budget's window (the documented 10 minutes without a budget)."""
+        return (self.budget or OperatingBudget()).window_s
 
     @property
     def bucket_seconds(self) -> float:

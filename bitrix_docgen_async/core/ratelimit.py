@@ -78,6 +78,31 @@ class OperatingBudget:
     buckets: int = attrs.field(default=10, validator=_positive)
 
 
+#: The portal cuts every request off after 60 s (docs/portal.md#request-time-out): no call,
+#: nor a whole batch, runs longer, whatever a reply's ``time`` block says.
+MAX_CALL_S = 60.0
+
+
+def plausible_duration(seconds: float | None) -> float | None:
+    """A reply's ``duration`` bounded to what a call can take, ``[0, MAX_CALL_S]``.
+
+    Replies are untrusted: a huge figure would push a batch's bookings past the window (so
+    nothing would be booked) and a negative one would make reservations shrink.
+    """
+    if seconds is None:
+        return None
+    return min(max(0.0, seconds), MAX_CALL_S)
+
+
+def plausible_reset_in(seconds: float, window_s: float) -> float:
+    """Seconds until a budget's oldest bucket drops out, bounded to ``[0, window_s]``.
+
+    No bucket lives longer than the window, whatever ``operating_reset_at`` says (or however
+    far our wall clock is from the portal's).
+    """
+    return min(max(0.0, seconds), window_s)
+
+
 #: Seconds of delay between taking a token and the request reaching the portal that the
 #: margin absorbs (requests delayed unevenly can arrive bunched).
 JITTER_S = 0.05
