@@ -160,36 +160,42 @@ class Sender:
         suspended: set[str] = set()
         bookings: list[Booking] = []  # the successes' settlements, one call for the batch
         results, errors = reply.results, reply.errors
-        for index, (key, command) in enumerate(pairs):
-            error: BitrixError | None = errors.get(key)
-            if error is None and key in results:
-                timing = times.get(key)
-                outcome = CommandResult(
-                    results[key], reply.totals.get(key), reply.nexts.get(key), timing
-                )
-                self._book(
-                    command,
-                    outcome,
-                    durations[index],
-                    timing if own else None,
-                    ended_ago[index],
-                    bookings,
-                    await self._billed_keys(command),
-                )
-                continue
-            if isinstance(error, OperationTimeLimitError):
-                self.stats.rate_limited += 1
-                if command.method not in suspended:
-                    suspended.add(command.method)
-                    await self.limiter.suspend(command.method)
-            if error is None:
-                error = (
-                    CommandSkippedError(f"{command.method}: not run, the batch halted")
-                    if halt
-                    else ResponseError("the batch reply has no entry for this command", status=200)
-                )
-            again.extend(await self._failed([command], error))
-        await self.limiter.settle_each(bookings)
+        try:
+            for index, (key, command) in enumerate(pairs):
+                error: BitrixError | None = errors.get(key)
+                if error is None and key in results:
+                    timing = times.get(key)
+                    outcome = CommandResult(
+                        results[key], reply.totals.get(key), reply.nexts.get(key), timing
+                    )
+                    self._book(
+                        command,
+                        outcome,
+                        durations[index],
+                        timing if own else None,
+                        ended_ago[index],
+                        bookings,
+                        await self._billed_keys(command),
+                    )
+                    continue
+                if isinstance(error, OperationTimeLimitError):
+                    self.stats.rate_limited += 1
+                    if command.method not in suspended:
+                        suspended.add(command.method)
+                        await self.limiter.suspend(command.method)
+                if error is None:
+                    error = (
+                        CommandSkippedError(f"{command.method}: not run, the batch halted")
+                        if halt
+                        else ResponseError(
+                            "the batch reply has no entry for this command", status=200
+                        )
+                    )
+                again.extend(await self._failed([command], error))
+        finally:
+            # Even when the caller is cancelled meanwhile: these results were handed over and
+            # their reservations cleared, so their execution must be booked.
+            await self.limiter.settle_each(bookings)
         if outer is not None and any(BATCH_KEY in c.budget_keys for c in commands):
             # The whole request is billed to ``batch`` (docs/portal.md#how-batch-is-billed):
             # its outer ``time`` is that budget's view; the commands were booked one by one.

@@ -222,6 +222,8 @@ class Limiter:
         self._reset_at: dict[str, float] = {}
         # When each key's last 429 suspension ends (this process's view).
         self._suspended: dict[str, float] = {}
+        # Settlements under way that a cancelled caller left running (kept referenced).
+        self._settling: set[asyncio.Future[None]] = set()
 
     @classmethod
     def in_memory(
@@ -348,6 +350,15 @@ class Limiter:
         if each is not None:
             each(bookings)
             return
+        # A backend that awaits (Redis): the bookings are settled in a task of their own that
+        # a cancelled caller does not stop, or their reservations would stay held and their
+        # execution unbooked.
+        settling = asyncio.ensure_future(self._settle_all(list(bookings)))
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+        await asyncio.shield(settling)
+
+    async def _settle_all(self, bookings: Sequence[Booking]) -> None:
         for booking in bookings:
             await self.backend.settle(*booking)
 
