@@ -180,7 +180,7 @@ def encode_form_body(params: Mapping[str, Any]) -> bytes:
 
     The same encoder as a batch command's query (:func:`encode_query`), so a call sent alone
     and the same call sent inside a ``batch`` reach the portal's ``parse_str`` as the same
-    variables (docs/wire-form.md).
+    variables (docs/portal.md#one-wire-form).
 
     Args:
         params: the parameters, best first put through

@@ -7,7 +7,7 @@ the portal reads both with PHP's ``parse_str`` (docs/portal.md#request-time-out,
 docs/portal.md#batch). :func:`normalize_params`
 turns what a caller passed into the plain values that encoder sends, and refuses what it cannot
 send with an error naming the argument, so that a bad value fails where the call is made rather
-than at send time. The rules (docs/wire-form.md):
+than at send time. The rules (docs/portal.md#one-wire-form):
 
 * ``None`` is not sent (PHP's ``http_build_query`` leaves ``null`` out); send ``""`` for an
   empty value.
