@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import itertools
 from collections.abc import Callable
+from typing import Final
 
 import attrs
 
@@ -83,6 +84,16 @@ def retry_delay(policy: RetryPolicy, attempt: int, jitter: Jitter | None = None)
     ceiling = float(next(itertools.islice(waits, max(0, attempt - 1), None)))
     chosen = jitter if jitter is not None else backoff.full_jitter
     return float(chosen(ceiling))
+
+
+#: Waits between attempts to reach a lost shared state (the Redis limiter): 0.05 s doubling to
+#: 1 s, not jittered (one process's own reconnects; the portal is not involved).
+RECONNECT: Final = RetryPolicy(base_delay=0.05, max_delay=1.0)
+
+
+def reconnect_delay(attempt: int) -> float:
+    """The wait before reconnect ``attempt`` (1 for the first): :data:`RECONNECT`'s schedule."""
+    return retry_delay(RECONNECT, attempt, jitter=float)
 
 
 class Outcome(enum.Enum):

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 
 from bitrix_docgen_async.auth import Auth
 from bitrix_docgen_async.core.ratelimit import OperatingBudget, OperatingLedger, RateLimit
+from bitrix_docgen_async.core.retry import reconnect_delay
 from bitrix_docgen_async.errors import LimiterUnavailableError  # re-exported: old imports
 from bitrix_docgen_async.limiter import Clock, Sleep
 from bitrix_docgen_async.redis.keys import key_prefixes
@@ -189,7 +190,7 @@ class RedisBackend:
 
     async def _run(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run one script, waiting for a lost Redis within ``reconnect_timeout``."""
-        delay = 0.05
+        attempt = 0
         while True:
             try:
                 result = await call()
@@ -204,8 +205,8 @@ class RedisBackend:
                     raise self._unavailable(
                         exc, f"has been unreachable for over {self.reconnect_timeout:g} s"
                     ) from exc
-                await self._sleep(min(delay, left))
-                delay = min(delay * 2, 1.0)
+                attempt += 1
+                await self._sleep(min(reconnect_delay(attempt), left))
                 continue
             except redis_errors.RedisError as exc:
                 raise self._unavailable(exc, "failed") from exc

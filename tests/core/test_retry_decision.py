@@ -119,3 +119,11 @@ def test_the_wait_is_backoffs_expo_capped_and_full_jitter_by_default() -> None:
     seen = [retry_delay(POLICY, 3) for _ in range(200)]
     assert all(0.0 <= s <= 2.0 for s in seen) and len(set(seen)) > 100
     assert POLICY.delay(2, jitter=lambda c: c / 2) == 0.5
+
+
+def test_reconnects_to_a_lost_shared_state_wait_by_the_one_schedule() -> None:
+    # The Redis limiter's reconnect waits come from here too (no module outside core computes
+    # a delay of its own): 0.05 s doubling to 1 s, not jittered.
+    from bitrix_docgen_async.core.retry import reconnect_delay
+
+    assert [reconnect_delay(a) for a in range(1, 8)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
