@@ -314,17 +314,17 @@ class OperatingLedger:
     def observe(self, now: float, operating: float, reset_in: float | None) -> None:
         """Take the portal's ``time.operating`` into account (after settling our commands).
 
-        Only what the portal reports beyond our bookings *and* our reservations in flight is
-        someone else's: a call may be billed as it starts, so the figure in one reply already
-        holds our other calls of the method still running, and booking those a second time
-        (until the reset) held budget back for nothing: 14.9 s of ``document.add``'s over one
-        70 s ``benchmarks/bulk.py --budget-bound`` run. Another process's spend is then seen
-        once ours in flight has settled, at the next reply.
+        What the portal reports beyond our bookings is someone else's (another process on the
+        same credential) and is booked until the reset. The portal adds a call's execution
+        time when the call ends (docs/portal.md#operating-time-per-method: five more 20 s calls
+        take the sum from 400 to 500), so our calls still in flight are not in the figure:
+        they stay counted by their reservations alone, and another spender's use is seen at
+        once, however many of ours are running.
 
         ``operating`` is clamped to the limit (the portal refuses once its sum reaches it, so it
         can never hold more) and ``reset_in`` to one window (no bucket lives longer).
         """
-        self._top_up(now, operating, reset_in, self.used(now))
+        self._top_up(now, operating, reset_in, self.booked(now))
 
     def _top_up(self, now: float, operating: float, reset_in: float | None, ours: float) -> None:
         operating = min(max(0.0, operating), self.budget.limit_s)

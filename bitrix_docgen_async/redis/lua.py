@@ -137,15 +137,14 @@ local function release(member)
   end
 end
 
--- ours: what of the portal's figure is ours; a reply's figure may already hold our other
--- calls still in flight (billed as they start), so a reply compares with bookings plus
--- reservations, a 429 with bookings alone (the portal's sum has reached the limit).
-local function observe(operating, reset_in, ours)
+-- What the portal's figure holds beyond our bookings is someone else's: it adds a call's time
+-- when the call ends, so our reservations in flight are not in it (as OperatingLedger.observe).
+local function observe(operating, reset_in)
   total = expire(booked, total)
-  if operating > total + ours + 1e-6 then
+  if operating > total + 1e-6 then
     local horizon = window
     if reset_in and reset_in > 0 then horizon = reset_in end
-    book(now + horizon, operating - total - ours)
+    book(now + horizon, operating - total)
   end
 end
 
@@ -172,13 +171,13 @@ elseif op == 'settle' then
   local actual = tonumber(ARGV[6])
   if actual > 0 then book(now - tonumber(ARGV[7]) - actual + window, actual) end
   if ARGV[8] ~= '' then
-    observe(tonumber(ARGV[8]), tonumber(ARGV[9]), inflight)
+    observe(tonumber(ARGV[8]), tonumber(ARGV[9]))
     sync = 0
   end
 elseif op == 'suspend' then
   local seconds = tonumber(ARGV[5])
   suspended = math.max(suspended, now + seconds)
-  observe(limit, seconds, 0)
+  observe(limit, seconds)
 elseif op == 'hint' then
   local moment = nil
   if suspended > now then moment = suspended end

@@ -111,18 +111,18 @@ def test_ledger_books_what_the_portal_reports_beyond_our_own() -> None:
     assert ledger.used(2.5) == pytest.approx(1.0)
 
 
-def test_ledger_does_not_book_our_own_calls_in_flight_a_second_time() -> None:
-    # A call may be billed as it starts: the figure in one reply holds our other calls of the
-    # method still running, which the ledger already holds as reservations.
+def test_ledger_sees_another_spender_while_our_calls_are_in_flight() -> None:
+    # The portal adds a call's time when it ends (docs/portal.md#operating-time-per-method):
+    # a reply's figure beyond our bookings is someone else's even while others of ours run.
     ledger = OperatingLedger(OperatingBudget(limit_s=10.0, window_s=5.0))
     ledger.reserve(2.0)
     ledger.reserve(2.0)
     ledger.settle(1.0, reserved=2.0, actual=1.5)
-    ledger.observe(1.0, operating=3.0, reset_in=4.0)  # 1.5 booked + 1.5 of the one in flight
-    assert ledger.used(1.0) == pytest.approx(3.5)  # nothing foreign: 1.5 booked + 2.0 held
-    ledger.observe(1.0, operating=6.0, reset_in=4.0)  # beyond both: someone else's 2.5
-    assert ledger.used(1.0) == pytest.approx(6.0)
-    assert ledger.used(4.8) == pytest.approx(4.5)  # ours expired; the foreign 2.5 + 2.0 held
+    ledger.observe(1.0, operating=1.5, reset_in=4.0)  # only ours: nothing foreign
+    assert ledger.used(1.0) == pytest.approx(3.5)  # 1.5 booked + 2.0 held
+    ledger.observe(1.0, operating=3.0, reset_in=4.0)  # someone else's 1.5, seen at once
+    assert ledger.used(1.0) == pytest.approx(5.0)
+    assert ledger.used(4.8) == pytest.approx(3.5)  # ours expired; the foreign 1.5 + 2.0 held
 
 
 def test_ledger_suspension() -> None:
