@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -61,13 +62,27 @@ def settle_many(
             raise error
         if id(error) not in seen:
             seen.add(id(error))
-            error.add_note(f"{method}: {name(index)}")
-            errors.append(error)
+            errors.append(_noted(error, f"{method}: {name(index)}"))
     named = ", ".join(name(index) for index, _ in failed[:_NAMED])
     more = f" and {len(failed) - _NAMED} more" if len(failed) > _NAMED else ""
     raise ExceptionGroup(
         f"{method}: {len(failed)} of {len(outcomes)} calls failed ({named}{more})", errors
     )
+
+
+def _noted(error: Exception, note: str) -> Exception:
+    """``error`` with ``note`` added, on a copy: one exception may be shared by many calls
+    (a failed request fails all its commands), and notes for one caller must not pile up on
+    what another caller sees."""
+    try:
+        clone = copy.copy(error)
+    except Exception:  # an exception that cannot be copied gets the note itself
+        error.add_note(note)
+        return error
+    clone.__notes__ = [*getattr(error, "__notes__", ()), note]
+    clone.__cause__, clone.__context__ = error.__cause__, error.__context__
+    clone.__suppress_context__ = error.__suppress_context__
+    return clone.with_traceback(error.__traceback__)
 
 
 class Resource:

@@ -127,7 +127,10 @@ class FakeTransport:
         return HttpResponse(200, {}, json.dumps(body).encode(), url)
 
     async def post_form(self, url: str, body: bytes) -> HttpResponse:
-        """A form body, read as the portal reads it (PHP's ``parse_str``; docs/portal.md#one-wire-form)."""
+        """A form body, read as the portal reads it (PHP's ``parse_str``).
+
+        See docs/portal.md#one-wire-form.
+        """
         return await self.post_json(url, parse_str(body))
 
     async def get(self, url: str, params: Mapping[str, str] | None = None) -> HttpResponse:

@@ -118,8 +118,25 @@ def test_settle_many_names_positions() -> None:
     with pytest.raises(ExceptionGroup) as caught:
         settle_many("m", [1, bad, 3], return_exceptions=False, label=lambda i: f"row {i}")
     assert "1 of 3 calls failed (row 1)" in str(caught.value)
-    assert caught.value.exceptions == (bad,) and bad.__notes__ == ["m: row 1"]
+    [noted] = caught.value.exceptions
+    assert type(noted) is ResponseError and str(noted) == str(bad)
+    assert noted.__notes__ == ["m: row 1"]
     assert settle_many("m", [1, bad, 3], return_exceptions=True) == [1, bad, 3]
+
+
+def test_a_shared_exception_gets_each_caller_s_note_on_its_own_copy() -> None:
+    # One failed request fails every command in it: two callers' groups may hold one instance.
+    shared = ResponseError("the batch reply is not JSON", status=502)
+    groups = []
+    for label in ("document 61", "document 70"):
+        with pytest.raises(ExceptionGroup) as caught:
+            settle_many("get", [shared], return_exceptions=False, label=lambda _, s=label: s)
+        groups.append(caught.value)
+    assert [g.exceptions[0].__notes__ for g in groups] == [
+        ["get: document 61"],
+        ["get: document 70"],
+    ]
+    assert not hasattr(shared, "__notes__")  # what the other awaiters see is left alone
 
 
 async def test_a_reply_that_does_not_fit_fails_only_its_own_read(portal: FakePortal) -> None:
