@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bitrix_docgen_async import DocgenClient, RetryPolicy
+from bitrix_docgen_async import DocgenClient, GenerationResult, RetryPolicy
 from bitrix_docgen_async.testing import FakePortal
 
 #: The ``start_portal`` fixture: ``await start_portal(**options)`` is a running FakePortal,
@@ -95,3 +95,15 @@ async def post(
     """POST ``body`` as JSON; the status and the decoded JSON answer, whatever its content type."""
     async with http.post(url, json=body if body is not None else {}, **kwargs) as response:
         return response.status, await response.json(content_type=None)
+
+
+async def generate(
+    client: DocgenClient, template: int, ids: Any, **options: Any
+) -> list[GenerationResult]:
+    """Every result of ``generate_many`` for deals ``ids`` from ``template``, in arrival order."""
+    return [
+        r
+        async for r in client.documents.generate_many(
+            template_id=template, entity_type_id=2, entity_ids=ids, **options
+        )
+    ]

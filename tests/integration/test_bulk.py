@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from bitrix_docgen_async import DocgenClient, OperatingBudget, RateLimit
 from bitrix_docgen_async.core.pdf import PollSchedule
 from bitrix_docgen_async.testing import FakePortal, Faults
 from bitrix_docgen_async.workflows.bulk import GenerationResult, Progress
-from tests.helpers import FAST_RETRY, oauth_client
+from tests.helpers import FAST_RETRY, generate, oauth_client
 
 FAST = RateLimit(burst=50, per_second=100.0)
 SCHEDULE = PollSchedule(min_conversion=0.1, interval=0.1)
@@ -21,17 +20,6 @@ def per_entity(portal: FakePortal) -> Counter[int]:
     return Counter(int(d["entityId"]) for d in portal.documents.values())
 
 
-async def run(
-    client: DocgenClient, template: int, ids: Any, **options: Any
-) -> list[GenerationResult]:
-    return [
-        r
-        async for r in client.documents.generate_many(
-            template_id=template, entity_type_id=2, entity_ids=ids, **options
-        )
-    ]
-
-
 async def test_generate_wait_and_download(tmp_path: Path) -> None:
     async with FakePortal(rate_limit=FAST, pdf_delay=0.1, method_costs={ADD: 0.01}) as portal:
         template = portal.seed_template()
@@ -39,7 +27,7 @@ async def test_generate_wait_and_download(tmp_path: Path) -> None:
         async with DocgenClient.from_webhook(
             portal.webhook_url, rate_limit=FAST, pdf_schedule=SCHEDULE
         ) as client:
-            results = await run(
+            results = await generate(
                 client,
                 template,
                 range(1, 201),
@@ -73,7 +61,7 @@ async def test_chaos_ends_with_one_document_per_entity(tmp_path: Path) -> None:
         async with oauth_client(
             portal, rate_limit=FAST, retry=FAST_RETRY, pdf_schedule=SCHEDULE
         ) as client:
-            results = await run(
+            results = await generate(
                 client,
                 template,
                 range(1, 301),
@@ -117,7 +105,7 @@ async def test_a_journal_resumes_without_duplicates(tmp_path: Path) -> None:
                 if len(first) == 30:
                     break  # the run is abandoned half-way
             await stream.aclose()  # type: ignore[attr-defined]
-            second = await run(client, template, range(1, 101), journal=journal)
+            second = await generate(client, template, range(1, 101), journal=journal)
         assert len(second) == 100
         assert sum(r.skipped for r in second) >= 30
         assert all(r.ok for r in second)
@@ -135,7 +123,7 @@ async def test_budget_bound_run_has_no_429() -> None:
         async with DocgenClient.from_webhook(
             portal.webhook_url, rate_limit=FAST, operating_budget=budget
         ) as client:
-            results = await run(client, template, range(1, 41), wait_pdf=False)
+            results = await generate(client, template, range(1, 41), wait_pdf=False)
         assert all(r.ok for r in results)
         assert portal.stats.rejected_operating == 0
         assert per_entity(portal) == Counter(range(1, 41))
@@ -143,7 +131,7 @@ async def test_budget_bound_run_has_no_429() -> None:
 
 async def test_bad_inputs_become_results(client: DocgenClient, portal: FakePortal) -> None:
     template = portal.seed_template()
-    results = await run(client, template, [1, 0, 1, -3], wait_pdf=False)
+    results = await generate(client, template, [1, 0, 1, -3], wait_pdf=False)
     errors = {(r.entity_id, type(r.error).__name__ if r.error else None) for r in results}
     assert errors == {
         (1, None),
@@ -173,7 +161,7 @@ async def test_2000_entities_with_pdfs_under_binding_limits(tmp_path: Path) -> N
             operating_budget=budget,
             pdf_schedule=PollSchedule(min_conversion=0.2, interval=0.2),
         ) as client:
-            results = await run(
+            results = await generate(
                 client, template, range(1, 2001), download_dir=tmp_path, max_in_flight=500
             )
         assert sum(r.ok for r in results) == 2000

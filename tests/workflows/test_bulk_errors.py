@@ -26,19 +26,9 @@ from bitrix_docgen_async import (
 )
 from bitrix_docgen_async.models import Document
 from bitrix_docgen_async.testing import FakePortal
+from tests.helpers import generate
 
 ADD = "crm.documentgenerator.document.add"
-
-
-async def run(
-    client: DocgenClient, template: int, ids: Any, **options: Any
-) -> list[GenerationResult]:
-    return [
-        r
-        async for r in client.documents.generate_many(
-            template_id=template, entity_type_id=2, entity_ids=ids, **options
-        )
-    ]
 
 
 def by_entity(results: list[GenerationResult]) -> dict[int, BitrixError | None]:
@@ -55,7 +45,7 @@ async def test_bad_and_repeated_ids_are_invalid_entities(
     client: DocgenClient, portal: FakePortal
 ) -> None:
     template = portal.seed_template()
-    results = await run(client, template, [1, 0, 1], wait_pdf=False)
+    results = await generate(client, template, [1, 0, 1], wait_pdf=False)
     errors = [r.error for r in results if r.error is not None]
     assert len(errors) == 2 and all(type(e) is InvalidEntityError for e in errors)
     assert all(isinstance(e, ValueError) for e in errors)  # ``except ValueError`` still works
@@ -72,7 +62,7 @@ async def test_values_refused_before_sending_are_invalid_entities(
     def values(entity_id: int) -> Any:
         return {"Comment": "ok"} if entity_id == 1 else ["not", "a", "mapping"]
 
-    errors = by_entity(await run(client, template, [1, 2], values=values, wait_pdf=False))
+    errors = by_entity(await generate(client, template, [1, 2], values=values, wait_pdf=False))
     assert errors[1] is None
     error = errors[2]
     assert isinstance(error, InvalidEntityError) and isinstance(error, ValueError)
@@ -91,7 +81,7 @@ async def test_a_file_that_cannot_be_written_is_a_storage_error(
         raise denied
 
     monkeypatch.setattr(client.documents, "download", download)
-    [result] = await run(client, template, [7], download_dir=tmp_path)
+    [result] = await generate(client, template, [7], download_dir=tmp_path)
     error = result.error
     assert isinstance(error, StorageError) and isinstance(error, OSError)
     assert (error.errno, error.strerror, error.filename) == (
@@ -122,7 +112,9 @@ async def test_anything_else_is_an_internal_error_naming_only_its_class(
         return {}
 
     with caplog.at_level(logging.ERROR, logger="bitrix_docgen_async"):
-        errors = by_entity(await run(client, template, [1, 2, 3], values=values, wait_pdf=False))
+        errors = by_entity(
+            await generate(client, template, [1, 2, 3], values=values, wait_pdf=False)
+        )
     assert errors[1] is None and errors[3] is None  # the run goes on
     error = errors[2]
     assert type(error) is InternalError and isinstance(error.__cause__, RuntimeError)
