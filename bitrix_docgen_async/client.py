@@ -84,9 +84,10 @@ class DocgenClient:
         budget_routing: ``"auto"`` (the default) lets the client spend two operating budgets
             once the portal's ``time`` figures have shown it bills a whole ``batch`` to
             ``batch`` and a direct call to its own method (docs/portal.md#how-batch-is-billed):
-            ``crm.documentgenerator.document.add``/``update``/``upload`` then go direct
-            while their own budget has room, and reads go direct when ``batch``'s is spent.
-            ``"off"`` keeps everything batched. Neither budget is ever run past its limit.
+            a command that ``batch``'s budget has no room for then goes direct, onto its own
+            method's budget, while that has room and a request token is free at once (as
+            long as ``batch`` has room a direct call would only cost a request). ``"off"``
+            keeps everything batched. Neither budget is ever run past its limit.
         clock, sleep: injected in tests (every timed part of the client uses them).
         on_request, on_response: tracing hooks called before and after every HTTP request
             with a :class:`~bitrix_docgen_async.tracing.RequestRecord` /

@@ -61,11 +61,12 @@ def route(
     """Whether a batchable command of ``method`` goes batched or direct.
 
     A direct call is billed to its own method and a ``batch`` to ``batch`` when the portal
-    bills that way (docs/portal.md#how-batch-is-billed). Heavy writes (:data:`HEAVY_WRITES`)
-    go direct while their own budget has room and a request token is free without waiting
-    (so that the request bucket is never the price), and batched otherwise; reads stay
-    batched while ``batch`` has room and go direct when it is spent. Nothing is routed until
-    the portal's figures have shown separate budgets.
+    bills that way (docs/portal.md#how-batch-is-billed). A command goes direct only when
+    ``batch``'s budget has no room for it, its own budget has room and a request token is
+    free without waiting: a direct call then spends a budget that would otherwise stay idle
+    (its own method's, or none for a read under the portal's 0.1 s floor), while one sent as
+    long as ``batch`` has room would only cost a request that a batch of 50 could have used.
+    Nothing is routed until the portal's figures have shown separate budgets.
 
     Args:
         method: the command's method.
@@ -75,11 +76,9 @@ def route(
             whose own budget is spent is refused inside batches too).
         tokens_free: the request for this command got its token without waiting.
     """
-    if not separate_budgets or not own_room or not tokens_free:
+    if not separate_budgets or not own_room or not tokens_free or batch_room:
         return Route.BATCH
-    if method in HEAVY_WRITES or not batch_room:
-        return Route.DIRECT
-    return Route.BATCH
+    return Route.DIRECT
 
 
 @attrs.frozen

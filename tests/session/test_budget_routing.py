@@ -23,20 +23,23 @@ GET = "crm.documentgenerator.numerator.get"
 LIST = "crm.documentgenerator.numerator.list"
 
 
-def test_route_sends_heavy_writes_direct_only_with_separate_budgets_and_room() -> None:
+def test_route_sends_direct_only_what_batch_s_budget_cannot_take() -> None:
     def go(method: str, **overrides: bool) -> Route:
         flags = {"separate_budgets": True, "batch_room": True, "own_room": True}
         flags["tokens_free"] = True
         flags.update(overrides)
         return route(method, **flags)
 
-    assert go(DOC_ADD) is Route.DIRECT
-    assert go(DOC_ADD, separate_budgets=False) is Route.BATCH  # "method" billing: never
-    assert go(DOC_ADD, own_room=False) is Route.BATCH
-    assert go(DOC_ADD, tokens_free=False) is Route.BATCH  # the request bucket binds
-    assert go(GET) is Route.BATCH  # reads stay batched while batch has room
+    # While ``batch`` has room a direct call buys nothing but costs a request.
+    assert go(DOC_ADD) is Route.BATCH
+    assert go(GET) is Route.BATCH
+    # ``batch`` spent: direct, onto the method's own budget (or none, for a quick read) ...
+    assert go(DOC_ADD, batch_room=False) is Route.DIRECT
     assert go(GET, batch_room=False) is Route.DIRECT
-    assert go(GET, batch_room=False, own_room=False) is Route.BATCH  # waits for batch
+    # ... but only when that budget has room, a token is free at once, and billing is apart.
+    assert go(DOC_ADD, batch_room=False, own_room=False) is Route.BATCH  # waits for one
+    assert go(DOC_ADD, batch_room=False, tokens_free=False) is Route.BATCH  # the bucket binds
+    assert go(DOC_ADD, batch_room=False, separate_budgets=False) is Route.BATCH  # "method"
     assert go(GET, separate_budgets=False, batch_room=False) is Route.BATCH
 
 
@@ -151,12 +154,15 @@ async def test_heavy_writes_are_routed_direct_only_once_batch_billing_has_shown(
     model: Literal["batch", "method"],
 ) -> None:
     # Under "method" billing a direct call spends the same budget as a batched one: nothing
-    # to gain, so after the probe every write stays batched; under "batch" billing they go
-    # direct while document.add's own budget has room.
+    # to gain, so after the probe every write stays batched; under "batch" billing, once
+    # ``batch``'s budget (0.3 s here: 30 adds of the 40) has no room, they go direct while
+    # document.add's own budget has room.
+    budget = SPENT if model == "batch" else OperatingBudget()
     async with asyncio.timeout(20):
         async with FakePortal(
             rate_limit=FAST,
             operating_billing=model,
+            operating_budget=budget,
             operating_floor=0.0,
             method_costs={DOC_ADD: 0.01},
         ) as portal:
@@ -165,7 +171,7 @@ async def test_heavy_writes_are_routed_direct_only_once_batch_billing_has_shown(
                 {"templateId": template, "entityTypeId": 2, "entityId": i} for i in range(1, 41)
             ]
             async with DocgenClient.from_webhook(
-                portal.webhook_url, rate_limit=FAST, linger=0
+                portal.webhook_url, rate_limit=FAST, operating_budget=budget, linger=0
             ) as client:
                 await client.call(DOC_ADD, params[0])  # the probe: alone, so direct
                 await asyncio.gather(*(client.call(DOC_ADD, p) for p in params[1:20]))
