@@ -3,7 +3,8 @@
 Which budget keys a command is booked to follows what the portal bills
 (docs/portal.md#how-batch-is-billed): a direct call to its method, a ``batch`` request to
 ``batch`` once the portal's figures have shown it, to both until then. With
-``budget_routing="auto"`` heavy writes go direct while their own budget has room. An unmeasured
+``budget_routing="auto"`` a command that ``batch``'s budget has no room for goes direct while
+its own budget has room. An unmeasured
 method is planned with its documented prior, and probed with one batch first when that prior may
 be too low for the batch time target.
 """

@@ -12,8 +12,9 @@ command that may not run inside ``batch`` (file transfers) goes alone.
 
 Where a command is billed decides where it may go (docs/portal.md#how-batch-is-billed): once
 the portal's figures have shown that a whole ``batch`` is billed to ``batch`` and a direct call
-to its own method, :func:`route` sends heavy writes direct while their own method's budget has
-room, so that both budgets are spent, and reads direct only when ``batch``'s is spent.
+to its own method, :func:`route` sends a command direct when ``batch``'s budget has no room
+for it and its own method's budget has, so that both budgets are spent; while ``batch`` has
+room everything stays batched (a direct call would only cost a request).
 
 The planner does not reserve budget: the session offers each take to the limiter, which grants
 as many leading commands as fit, then plans again without the keys it has tried, until the
