@@ -392,25 +392,22 @@ class StorageError(BitrixError, OSError):
     @classmethod
     def wrapping(cls, error: OSError) -> StorageError:
         """The same failure as a library error (``__cause__`` is ``error``)."""
-        if error.errno is not None and error.strerror is not None:
-            if error.filename is not None:
-                wrapped = cls(error.errno, error.strerror, error.filename)
-            else:
-                wrapped = cls(error.errno, error.strerror)
-        else:
-            wrapped = cls(str(error))
+        wrapped = cls(*_os_error_args(error))
         wrapped.__cause__ = error
         return wrapped
 
     def __reduce__(self) -> tuple[Any, ...]:
         # OSError keeps ``filename`` out of ``args``: rebuild through the constructor, which
         # sets ``errno``, ``strerror`` and ``filename`` again.
-        if self.errno is not None and self.strerror is not None:
-            extra = () if self.filename is None else (self.filename,)
-            args: tuple[Any, ...] = (self.errno, self.strerror, *extra)
-        else:
-            args = self.args
-        return (type(self), args, dict(self.__dict__) or None)
+        return (type(self), _os_error_args(self), dict(self.__dict__) or None)
+
+
+def _os_error_args(error: OSError) -> tuple[Any, ...]:
+    """The constructor arguments that give an ``OSError`` its errno, strerror and filename."""
+    if error.errno is None or error.strerror is None:
+        return error.args
+    extra = () if error.filename is None else (error.filename,)
+    return (error.errno, error.strerror, *extra)
 
 
 class InternalError(BitrixError):

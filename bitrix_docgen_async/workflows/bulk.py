@@ -228,7 +228,7 @@ class _Run:
             self.counts.done += 1
             return GenerationResult(entity_id, document, path, document_id=document.id)
         except (BitrixError, OSError, ValueError, TypeError) as exc:
-            error = library_error(exc)
+            error = _library_error(exc)
             if self.journal and not isinstance(error, JournalError):
                 with contextlib.suppress(JournalError):
                     await self.journal.record_failed(entity_id, f"{type(error).__name__}: {error}")
@@ -237,7 +237,7 @@ class _Run:
             return GenerationResult(entity_id, document, error=error, document_id=doc_id)
 
 
-def library_error(error: Exception) -> BitrixError:
+def _library_error(error: Exception) -> BitrixError:
     """``error`` as the library's own class (an entity's result carries only those).
 
     A :class:`BitrixError` stays as it is; a refused value (``ValueError``/``TypeError``)
@@ -376,7 +376,7 @@ async def _pipeline(
             except Exception as exc:  # a bug must not end the run or lose the entity
                 log.exception("entity %d: unexpected error", entity_id)
                 run.counts.failed += 1
-                result = GenerationResult(entity_id, error=library_error(exc))
+                result = GenerationResult(entity_id, error=_library_error(exc))
             # The slot is held until the result is handed over: a paused consumer pauses
             # the run.
             await results.put(result)
