@@ -108,7 +108,6 @@ class BudgetPlanning:
                 # A margin of one more command: the portal refuses a method inside batches
                 # too once its own sum reaches the limit, so direct calls never take it there.
                 choice = route(
-                    head.key,
                     separate_budgets=True,
                     batch_room=await self.limiter.has_room(BATCH_KEY, cost),
                     own_room=await self.limiter.has_room(head.key, 2 * cost),

@@ -52,14 +52,13 @@ class Route(enum.Enum):
 
 
 def route(
-    method: str,
     *,
     separate_budgets: bool,
     batch_room: bool,
     own_room: bool,
     tokens_free: bool,
 ) -> Route:
-    """Whether a batchable command of ``method`` goes batched or direct.
+    """Whether a batchable command goes batched or direct (whatever its method).
 
     A direct call is billed to its own method and a ``batch`` to ``batch`` when the portal
     bills that way (docs/portal.md#how-batch-is-billed). A command goes direct only when
@@ -70,7 +69,6 @@ def route(
     Nothing is routed until the portal's figures have shown separate budgets.
 
     Args:
-        method: the command's method.
         separate_budgets: the portal showed it bills ``batch`` apart from direct calls.
         batch_room: ``batch``'s budget has room for the command.
         own_room: the method's own budget has room for the command, with a margin (a method
