@@ -286,12 +286,17 @@ class RedisBackend:
 
     def _pop_member(self, method: str, reserved: float) -> str:
         by_amount = self._held.get(method)
-        if not by_amount or reserved <= 0:
-            # Nothing was held for this call (a batch's outer figure, a command already
-            # booked): another call's reservation, still in flight, must stay held.
+        if not by_amount:
             return ""
-        # Reservations of the same amount are interchangeable; any one will do otherwise.
-        amount = reserved if reserved in by_amount else next(iter(by_amount))
+        # Reservations of the same amount are interchangeable; any one will do otherwise, but
+        # only for a call that held something: a settle with nothing reserved (a batch's outer
+        # figure, a command already booked) must leave another call's hold in flight.
+        if reserved in by_amount:
+            amount = reserved
+        elif reserved > 0:
+            amount = next(iter(by_amount))
+        else:
+            return ""
         members = by_amount[amount]
         member = members.pop()
         if not members:

@@ -62,6 +62,15 @@ async def probe_done(backend: RedisBackend, method: str) -> None:
     await backend.settle(method, 0.0, 0.0, 0.0, None)
 
 
+async def both_ledgers(limiters: Factory) -> tuple[RedisBackend, MemoryBackend]:
+    """A shared backend past its first probe of ``m`` and an in-memory one: the same steps
+    must give the same answers on both."""
+    shared = limiters().shared
+    await shared.check()
+    await probe_done(shared, "m")
+    return shared, MemoryBackend(RATE, BUDGET)
+
+
 async def test_takes_from_several_processes_get_consecutive_slots(limiters: Factory) -> None:
     slow = RateLimit(burst=5, per_second=1.0)
     first, second = limiters(rate_limit=slow).shared, limiters(rate_limit=slow).shared
@@ -167,11 +176,7 @@ async def test_only_hashes_reach_redis_and_the_bucket_is_per_portal(limiters: Fa
 
 
 async def test_the_ledger_books_like_the_in_memory_one(limiters: Factory) -> None:
-    shared = limiters().shared
-    await shared.check()
-    await probe_done(shared, "m")
-    local = MemoryBackend(RATE, BUDGET)
-    for backend in (shared, local):
+    for backend in await both_ledgers(limiters):
         assert await backend.try_reserve("m", 1.5)
         assert not await backend.try_reserve("m", 1.0)  # 1.5 + 1.0 > 2.0 x 0.98
         await backend.release("m", 1.5)
@@ -199,11 +204,7 @@ async def test_the_ledger_books_like_the_in_memory_one(limiters: Factory) -> Non
 async def test_a_settle_with_nothing_reserved_keeps_another_call_s_hold(limiters: Factory) -> None:
     # A batch reply's outer figure is settled with nothing reserved: a batch still running
     # must keep its hold (the shared ledger used to drop any one of this process's).
-    shared = limiters().shared
-    await shared.check()
-    await probe_done(shared, "m")
-    local = MemoryBackend(RATE, BUDGET)
-    for backend in (shared, local):
+    for backend in await both_ledgers(limiters):
         assert await backend.try_reserve("m", 1.5)
         await backend.settle("m", 0.0, 0.0, None, None)
         await backend.release("m", 0.0)
@@ -216,11 +217,7 @@ async def test_a_settle_with_nothing_reserved_keeps_another_call_s_hold(limiters
 async def test_another_spender_is_seen_while_our_calls_are_in_flight(limiters: Factory) -> None:
     # The portal adds a call's time when it ends: a reply's figure holds our settled calls and
     # other processes' spend, never our calls still running (those count by their holds).
-    shared = limiters().shared
-    await shared.check()
-    await probe_done(shared, "m")
-    local = MemoryBackend(RATE, BUDGET)
-    for backend in (shared, local):
+    for backend in await both_ledgers(limiters):
         assert await backend.try_reserve("m", 0.6)
         assert await backend.try_reserve("m", 0.6)
         # One comes back after 0.5 s; the portal says 1.0: 0.5 of it is someone else's.
