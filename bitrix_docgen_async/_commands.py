@@ -32,6 +32,8 @@ __all__ = [
     "check_options",
     "check_routing",
     "prepare_call",
+    "prepare_method",
+    "prepare_params",
 ]
 
 
@@ -60,9 +62,21 @@ def check_routing(value: object) -> None:
 
 def prepare_call(method: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any], str]:
     """Validate a call before anything is queued: (method, params, batch command string)."""
+    name = prepare_method(method)
+    plain, encoded = prepare_params(name, params)
+    return name, plain, encoded
+
+
+def prepare_method(method: str) -> str:
+    """The method's canonical name, refused when it cannot be called (``batch``, empty)."""
     name = normalize_method(method)  # never empty, never with "?" (or it raised)
     if name == "batch":
         raise ValueError("send batches with client.batch(), not call('batch')")
+    return name
+
+
+def prepare_params(name: str, params: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """Validate one call's parameters: (params, batch command string) for method ``name``."""
     if params.__class__ is dict and len(params) == 1:
         # The commonest call, {"id": 61}: what the general path below gives, in one step.
         ((key, value),) = params.items()
@@ -72,11 +86,11 @@ def prepare_call(method: str, params: Mapping[str, Any] | None) -> tuple[str, di
             and PHP_INT_MIN <= value <= PHP_INT_MAX
             and plain_key(key)
         ):
-            return name, {key: value}, f"{name}?{key}={value}"
+            return {key: value}, f"{name}?{key}={value}"
     # Normalised once, before anything is queued: what cannot be encoded is refused here
     # (naming the argument), and a lone and a batched call then send the same thing.
     plain = normalize_params(params)
-    return name, plain, build_command(name, plain)
+    return plain, build_command(name, plain)
 
 
 def check_options(
@@ -190,15 +204,25 @@ class Group:
 
     def put(self, index: int, outcome: CommandResult | BaseException) -> None:
         """Fill slot ``index`` (once; a later outcome for it is ignored)."""
+        if self.read is not None and isinstance(outcome, CommandResult):
+            self.put_result(index, outcome.result)
+        else:
+            self._fill(index, outcome)
+
+    def put_result(self, index: int, result: Any) -> None:
+        """Fill slot ``index`` with a success's ``result``, read (a group built with ``read``;
+        without one, slots hold whole :class:`CommandResult` values, given to :meth:`put`)."""
+        read = self.read
+        try:
+            value = read(result) if read is not None else result
+        except Exception as exc:  # this call's failure (a reply that does not fit)
+            value = exc
+        self._fill(index, value)
+
+    def _fill(self, index: int, value: Any) -> None:
         if self.outcomes[index] is not _EMPTY:
             return
-        if self.read is not None and isinstance(outcome, CommandResult):
-            try:
-                self.outcomes[index] = self.read(outcome.result)
-            except Exception as exc:  # this call's failure (a reply that does not fit)
-                self.outcomes[index] = exc
-        else:
-            self.outcomes[index] = outcome
+        self.outcomes[index] = value
         self.pending -= 1
         if not self.pending and not self.future.done():
             self.future.set_result(self.outcomes)
@@ -248,6 +272,18 @@ class Command:
             self.future.set_result(result)
         else:
             self.group.put(self.index, result)
+
+    def deliver(
+        self, result: Any, total: int | None, next_: int | None, timing: Mapping[str, Any] | None
+    ) -> None:
+        """:meth:`resolve` with a success's parts; a group that reads them gets only
+        ``result`` (no :class:`CommandResult` is built for a value read at once)."""
+        group = self.group
+        if group is None or group.read is None:
+            self.resolve(CommandResult(result, total, next_, timing))
+        elif not self.settled and not self.future.done():
+            self.settled = True
+            group.put_result(self.index, result)
 
     def reject(self, error: BaseException) -> None:
         """Raise ``error`` on whoever waits (in a group: put it in this command's slot)."""
@@ -328,6 +364,21 @@ class CommandQueue:
         self.size += 1
         if command.deadline is not None:
             heapq.heappush(self._deadlines, (command.deadline, next(self._order), command))
+
+    def push_many(self, commands: Sequence[Command]) -> None:
+        """Queue ``commands`` at the back of their keys, in order (:meth:`push` each)."""
+        if not commands:
+            return
+        key = commands[0].billing_key
+        if any(c.billing_key != key or c.deadline is not None for c in commands):
+            for command in commands:
+                self.push(command)
+            return
+        queue = self._keys.get(key)
+        if queue is None:
+            queue = self._keys[key] = deque()
+        queue.extend(commands)
+        self.size += len(commands)
 
     def heads(self, cost: Callable[[str], float], depth: int) -> list[Head]:
         """Each key's front: its oldest arrival and the costs of up to ``depth`` live commands."""

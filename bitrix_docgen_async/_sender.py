@@ -148,35 +148,27 @@ class Sender:
         # (docs/portal.md#how-batch-is-billed); under ``batch`` billing they are the request's
         # running sum, never a budget's view.
         own = self.billing.detected == "method"
-        # Commands run in order: each one ended at least the later ones' durations ago.
-        durations = [plausible_duration(time_figure(times.get(key), "duration")) for key in keys]
-        ended_ago = [0.0] * len(keys)
-        later = 0.0
-        for index in range(len(keys) - 1, -1, -1):
-            # A whole batch ends within the portal's cut-off too: bounded, however many.
-            ended_ago[index] = min(later, MAX_CALL_S)
-            later += durations[index] or 0.0
+        durations, ended_ago = _timings(times, keys)
         again: list[Again] = []
         suspended: set[str] = set()
         bookings: list[Booking] = []  # the successes' settlements, one call for the batch
-        results, errors = reply.results, reply.errors
+        releases: list[tuple[str, float]] = []  # holds on budgets the portal did not bill
+        billed: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+        results, errors, totals, nexts = reply.results, reply.errors, reply.totals, reply.nexts
         try:
             for index, (key, command) in enumerate(pairs):
-                error: BitrixError | None = errors.get(key)
+                error: BitrixError | None = errors.get(key) if errors else None
                 if error is None and key in results:
                     timing = times.get(key)
-                    outcome = CommandResult(
-                        results[key], reply.totals.get(key), reply.nexts.get(key), timing
-                    )
                     self._book(
                         command,
-                        outcome,
                         durations[index],
                         timing if own else None,
                         ended_ago[index],
                         bookings,
-                        await self._billed_keys(command),
+                        self._billed_keys(command, billed, releases),
                     )
+                    command.deliver(results[key], totals.get(key), nexts.get(key), timing)
                     continue
                 if isinstance(error, OperationTimeLimitError):
                     self.stats.rate_limited += 1
@@ -196,6 +188,8 @@ class Sender:
             # Even when the caller is cancelled meanwhile: these results were handed over and
             # their reservations cleared, so their execution must be booked.
             await self.limiter.settle_each(bookings)
+            for name, reserved in releases:
+                await self.limiter.release(name, reserved)
         if outer is not None and any(BATCH_KEY in c.budget_keys for c in commands):
             # The whole request is billed to ``batch`` (docs/portal.md#how-batch-is-billed):
             # its outer ``time`` is that budget's view; the commands were booked one by one.
@@ -257,37 +251,36 @@ class Sender:
         result: CommandResult,
         actual: float | None,
         figures: TimeInfo | Mapping[str, Any] | None,
-        ended_ago: float = 0.0,
     ) -> None:
-        """Book one command's success (:meth:`_book`) and settle it."""
+        """Book one direct call's success (:meth:`_book`), hand it over and settle it."""
         bookings: list[Booking] = []
-        self._book(command, result, actual, figures, ended_ago, bookings)
+        self._book(command, actual, figures, 0.0, bookings, command.budget_keys)
+        command.resolve(result)
         await self.limiter.settle_each(bookings)
 
     def _book(
         self,
         command: Command,
-        result: CommandResult,
         actual: float | None,
         figures: TimeInfo | Mapping[str, Any] | None,
         ended_ago: float,
         bookings: list[Booking],
-        keys: tuple[str, ...] | None = None,
+        keys: tuple[str, ...],
     ) -> None:
-        """Hand a command's result over and add what to settle to ``bookings``.
+        """Add what to settle for a command's success to ``bookings``; clear its reservation.
 
         Args:
             command: the command.
-            result: its result.
             actual: its measured duration (``time.duration``), if sent.
             figures: the ``time`` block whose ``operating`` figures are its method's budget's
                 view, or None when they are not (a command in a ``batch`` billed whole).
             ended_ago: how long before now it at least ended.
             bookings: where its settlements go (settled together, one call per batch).
-            keys: the budgets it was billed to (default: every key it reserved on).
+            keys: the budgets it was billed to.
         """
+        method = command.method
         if actual is not None:
-            self.costs.observe(command.method, actual)
+            self.costs.observe(method, actual)
         operating = reset_in = None
         if figures is not None:
             if isinstance(figures, TimeInfo):
@@ -296,38 +289,38 @@ class Sender:
                 operating = time_figure(figures, "operating")
                 reset_at = time_figure(figures, "operating_reset_at")
             reset_in = None if reset_at is None else reset_at - self._wall()
-        spent = actual if actual is not None else command.reserved
-        for key in command.budget_keys if keys is None else keys:
-            own = key == command.method
-            bookings.append(
-                (
-                    key,
-                    command.reserved,
-                    spent,
-                    operating if own else None,
-                    reset_in if own else None,
-                    ended_ago,
-                )
-            )
+        reserved = command.reserved
+        spent = actual if actual is not None else reserved
+        for key in keys:
+            if key == method:
+                bookings.append((key, reserved, spent, operating, reset_in, ended_ago))
+            else:
+                bookings.append((key, reserved, spent, None, None, ended_ago))
         command.reserved = 0.0
-        command.resolve(result)
 
-    async def _billed_keys(self, command: Command) -> tuple[str, ...]:
-        """The budgets a batched command was billed to; the others' holds are released.
+    def _billed_keys(
+        self,
+        command: Command,
+        known: dict[tuple[str, tuple[str, ...]], tuple[str, ...]],
+        releases: list[tuple[str, float]],
+    ) -> tuple[str, ...]:
+        """The budgets a batched command was billed to; the others' holds go to ``releases``.
 
         Booked to both keys while the model was unknown: the reply that showed it says which
         one this command was billed to (docs/portal.md#how-batch-is-billed), and the other's
-        hold is released, not kept until the window moves on.
+        hold is released, not kept until the window moves on. ``known`` keeps the answer per
+        method and keys for the rest of the batch.
         """
         keys = command.budget_keys
         if self.billing.detected is None:
             return keys
-        billed = tuple(k for k in keys if k in self.billing.budgets_in_batch(command.method))
-        if not billed:
-            return keys
-        for key in keys:
-            if key not in billed:
-                await self.limiter.release(key, command.reserved)
+        pair = (command.method, keys)
+        billed = known.get(pair)
+        if billed is None:
+            in_batch = self.billing.budgets_in_batch(command.method)
+            billed = known[pair] = tuple(k for k in keys if k in in_batch) or keys
+        if billed is not keys:
+            releases.extend((key, command.reserved) for key in keys if key not in billed)
         return billed
 
     def _reset_in(self, info: TimeInfo | None) -> float | None:
@@ -451,6 +444,28 @@ class Sender:
 def fail(command: Command, error: BaseException) -> None:
     """Raise ``error`` on the command's awaiter (unless it gave up)."""
     command.reject(error)
+
+
+def _timings(
+    times: Mapping[str, Mapping[str, Any]], keys: Sequence[str]
+) -> tuple[list[float | None], list[float]]:
+    """Each command's bounded ``duration`` and how long before the reply it at least ended.
+
+    Commands run in order: each one ended at least the later ones' durations ago, and a
+    whole batch ends within the portal's cut-off too, so that is bounded however many.
+    """
+    durations: list[float | None] = []
+    for key in keys:
+        figures = times.get(key)
+        durations.append(
+            None if figures is None else plausible_duration(time_figure(figures, "duration"))
+        )
+    ended_ago = [0.0] * len(keys)
+    later = 0.0
+    for index in range(len(keys) - 1, -1, -1):
+        ended_ago[index] = min(later, MAX_CALL_S)
+        later += durations[index] or 0.0
+    return durations, ended_ago
 
 
 def _result(envelope: Envelope, info: TimeInfo | None) -> CommandResult:

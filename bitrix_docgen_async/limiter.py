@@ -120,6 +120,8 @@ class MemoryBackend:
     def try_reserve_each(self, method: str, costs: Sequence[float]) -> int:
         """Reserve each of ``costs`` in order while it fits; how many were (no await each)."""
         now, granted = self._clock(), 0
+        if self._budget is None:  # no ledger: all fit unless a 429 suspends the method
+            return len(costs) if now >= self._suspended.get(method, 0.0) else 0
         for cost in costs:
             if not self._try(method, cost, now):
                 break
@@ -157,6 +159,8 @@ class MemoryBackend:
 
     def settle_each(self, bookings: Sequence[Booking]) -> None:
         """:meth:`settle` each booking (no await each)."""
+        if self._budget is None:  # nothing to book into
+            return
         now = self._clock()
         for method, reserved, actual, operating, reset_in, ended_ago in bookings:
             ledger = self._ledger(method)

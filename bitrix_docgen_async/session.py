@@ -32,6 +32,8 @@ from bitrix_docgen_async._commands import (
     check_options,
     check_routing,
     prepare_call,
+    prepare_method,
+    prepare_params,
 )
 from bitrix_docgen_async._retries import Retries
 from bitrix_docgen_async._sender import Sender, fail
@@ -188,13 +190,23 @@ class Session(BudgetPlanning):
         """Like one :meth:`call` per item of ``params``, awaited as one: each call's result
         (``read(result)`` as it arrives, with ``read``) or the exception it failed with, in
         order (one future for the lot, no task per call)."""
+        if self._closed or self._flusher is None:
+            raise ClientStateError("the client is not open: use it inside 'async with'")
+        # One method for the lot: its name, rules and the moment are read once.
+        name = prepare_method(method)
+        info = method_info(name)
+        safe = info.idempotent if idempotent is None else idempotent
+        since = self.limiter.clock()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        commands = [
-            self.command(method, one, idempotent=idempotent, future=future) for one in params
-        ]
+        commands = []
+        batchable = info.batchable
+        for one in params:
+            plain, encoded = prepare_params(name, one)
+            commands.append(Command(name, plain, encoded, future, safe, batchable, since=since))
         self._limit(commands, queue_timeout)
         Group.adopt(future, commands, read)
-        self._push(commands)
+        self.queue.push_many(commands)
+        self._queued()
         return await future if commands else []
 
     def flush(self) -> None:
@@ -205,6 +217,10 @@ class Session(BudgetPlanning):
     def _push(self, commands: Sequence[Command], *, front: bool = False) -> None:
         for command in reversed(commands) if front else commands:
             self.queue.push(command, front=front)
+        self._queued()
+
+    def _queued(self) -> None:
+        """Wake the flusher for what was just queued (at once when a batch is full)."""
         if len(self.queue) >= MAX_BATCH:
             self._full.set()
         self._changed.set()
@@ -308,10 +324,14 @@ class Session(BudgetPlanning):
 
     async def _send(self, batch: list[Command]) -> None:
         # Whoever gave up before this point is never sent; from here on, a request has started.
-        live = [c for c in batch if c.live]
-        dead = [c for c in batch if not c.live]
-        for command in live:
-            command.started = True
+        live: list[Command] = []
+        dead: list[Command] = []
+        for command in batch:
+            if command.live:
+                command.started = True
+                live.append(command)
+            else:
+                dead.append(command)
         try:
             if live:
                 self._retries.carry_out(await self.sender.send(live), closed=self._closed)

@@ -256,7 +256,7 @@ def _fast_structure_fn(
         and not (isinstance(f.default, attrs.Factory) and f.default.takes_self)  # type: ignore[arg-type]
         for f in fields
     )
-    lines = [f"def fast_{cls.__name__}(o):", "    kw = {}"]
+    lines = [f"def fast_{cls.__name__}(o):"] + ([] if positional else ["    kw = {}"])
     for number, field in enumerate(fields):
         if field.name in _LOCAL:
             if positional:
@@ -279,28 +279,34 @@ def _fast_structure_fn(
         names[h], names[t] = hook, inner if (url or inner in _SCALAR_HOOKS) else type_
         passed = _PASS.get(inner)
         read = f"{h}(v, {t})"
-        if inner is datetime and not url:
-            # The common case without the hook's checks for other types (same result).
-            names["iso"] = _iso
-            read = f"iso(v) if v.__class__ is str else {read}"
-        elif inner in _MODELS and inner is not Numerator:
+        names["iso"] = _iso  # a time as text: without the hook's checks for other types
+        if inner in _MODELS and inner is not Numerator:
             # A nested model sent as an object: its own generated function, not cattrs' hook
             # and the model hook's checks; anything else (and a None) goes through the hook.
             names[f"q{number}"] = _fast_structure_fn(conv, inner)
             read = f"q{number}(v) if v.__class__ is dict else {read}"
-        if inner is int and not url:
-            # Ids come as digit strings from ``get`` (docs/portal.md#wire-quirks): ASCII digits
-            # are exactly what ``_to_int`` reads, so they are read here without the regex.
-            read = f"int(v) if v.__class__ is str and v.isdigit() and v.isascii() else {read}"
-        if passed is not None:
-            read = f"v if v.__class__ is {passed} else {read}"
         if optional:
             # "" means None for numbers, flags, times and URLs; a plain ``str | None`` keeps it.
             empty = url or inner is not str
             none = "v is None or v == ''" if empty else "v is None"
-            read = f"None if {none} else ({read})"
+            read = f"None if {none} else {read}"
+        # The common cases first, each one class check: a value of the field's exact type
+        # (a non-empty one where "" means None), an id as a digit string, a time as text.
+        if inner is datetime and not url:
+            read = f"iso(v) if v.__class__ is str and v else ({read})"
+        if inner is int and not url:
+            # Ids come as digit strings from ``get`` (docs/portal.md#wire-quirks): ASCII digits
+            # are exactly what ``_to_int`` reads, so they are read here without the regex.
+            read = f"int(v) if v.__class__ is str and v.isdigit() and v.isascii() else ({read})"
+        if passed is not None:
+            nonempty = " and v" if optional and passed == "str" and (url or inner is not str) else ""
+            read = f"v if v.__class__ is {passed}{nonempty} else ({read})"
         has_default = field.default is not attrs.NOTHING
-        if positional and has_default:
+        if positional and has_default and optional and field.default is None:
+            # Absent reads as None, the default: no sentinel needed.
+            lines.append(f"    v = o.get({wire!r})")
+            lines.append(f"    a{number} = {read}")
+        elif positional and has_default:
             default = _default_source(field, number, names)
             lines.append(f"    v = o.get({wire!r}, MISSING)")
             lines.append(f"    a{number} = {default} if v is MISSING else ({read})")
