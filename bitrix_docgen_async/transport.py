@@ -361,7 +361,8 @@ class AiohttpTransport:
                 # Raised outside the except block so that no __context__ carries the URL along.
                 raise failure
             if not location:
-                log.debug("GET %s (download) -> %d", origin_of(url), status)
+                if log.isEnabledFor(logging.DEBUG):  # (origin_of parses the URL)
+                    log.debug("GET %s (download) -> %d", origin_of(url), status)
                 return status, head
             new_url = follow_redirect(url, location)  # RedirectError: refused
             log.debug("download redirected: %s -> %s", origin_of(url), origin_of(new_url))
@@ -370,7 +371,6 @@ class AiohttpTransport:
 
     async def _send(self, verb: str, url: str, **kwargs: Any) -> HttpResponse:
         started = time.perf_counter()
-        host = origin_of(url)
         failure: BitrixError | None = None
         try:
             async with self.session.request(
@@ -386,12 +386,13 @@ class AiohttpTransport:
         if failure is not None:
             # Raised outside the except block so that no __context__ carries the URL along.
             raise failure
-        log.debug(
-            "%s %s -> %d, %d bytes in %.1f ms",
-            verb,
-            host,
-            result.status,
-            len(result.body),
-            (time.perf_counter() - started) * 1000,
-        )
+        if log.isEnabledFor(logging.DEBUG):  # (origin_of parses the URL)
+            log.debug(
+                "%s %s -> %d, %d bytes in %.1f ms",
+                verb,
+                origin_of(url),
+                result.status,
+                len(result.body),
+                (time.perf_counter() - started) * 1000,
+            )
         return result

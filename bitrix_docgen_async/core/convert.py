@@ -299,7 +299,8 @@ def _fast_structure_fn(
             # are exactly what ``_to_int`` reads, so they are read here without the regex.
             read = f"int(v) if v.__class__ is str and v.isdigit() and v.isascii() else ({read})"
         if passed is not None:
-            nonempty = " and v" if optional and passed == "str" and (url or inner is not str) else ""
+            # Where "" means None (a URL), only a non-empty string passes as it is.
+            nonempty = " and v" if optional and url else ""
             read = f"v if v.__class__ is {passed}{nonempty} else ({read})"
         has_default = field.default is not attrs.NOTHING
         if positional and has_default and optional and field.default is None:

@@ -136,6 +136,9 @@ class Downloader:
             raise ValueError("concurrency must be >= 1")
         self._client = client
         self._slots = asyncio.Semaphore(concurrency)
+        # Folders this downloader has made (or found): not made again for every file; one
+        # removed meanwhile is made again when a file cannot be created in it.
+        self._folders: set[Path] = set()
 
     async def download(
         self,
@@ -213,7 +216,9 @@ class Downloader:
     async def _fetch(
         self, doc_id: int, kind: Kind, url: str, folder: Path, filename: str | None
     ) -> tuple[int, Path | None]:
-        os.makedirs(folder, exist_ok=True)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
         client = self._client
         headers = {
             "User-Agent": client.session.transport.user_agent,
@@ -223,7 +228,11 @@ class Downloader:
         }
         async with self._slots:
             await client.session.limiter.acquire()
-            file, temp = _open_part(folder, doc_id)
+            try:
+                file, temp = _open_part(folder, doc_id)
+            except FileNotFoundError:  # the folder was removed since: make it again
+                os.makedirs(folder, exist_ok=True)
+                file, temp = _open_part(folder, doc_id)
             try:
                 with file:
                     status, _ = await client.session.sender.tracer.download(
@@ -246,11 +255,11 @@ class Downloader:
                         raise DownloadError(doc_id, kind, str(exc), status) from None
                 final = folder / (filename or f"document-{doc_id}.{suffix}")
                 os.replace(temp, final)
-                size = final.stat().st_size
             except BaseException:
                 _discard(temp)
                 raise
-        log.debug("document %d: %s saved (%d bytes)", doc_id, kind, size)
+        if log.isEnabledFor(logging.DEBUG):  # (one more syscall)
+            log.debug("document %d: %s saved (%d bytes)", doc_id, kind, final.stat().st_size)
         return status, final
 
 

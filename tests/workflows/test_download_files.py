@@ -86,6 +86,22 @@ async def test_download_dest_is_a_folder_whatever_its_name(tmp_path: Path) -> No
         assert first.read_bytes() == named.read_bytes() == portal.document_file(doc_id, "pdf")
 
 
+async def test_a_folder_removed_between_downloads_is_made_again(tmp_path: Path) -> None:
+    # The client makes a folder once per run, not for every file; one removed meanwhile is
+    # made again when the next file cannot be created in it.
+    folder = tmp_path / "out"
+    async with FakePortal(rate_limit=FAST, pdf_delay=0.0) as portal:
+        template = portal.seed_template()
+        first, second = (portal.seed_document(template, 2, n) for n in (1, 2))
+        async with DocgenClient.from_webhook(portal.webhook_url, rate_limit=FAST) as client:
+            one = await client.documents.download(first, folder)
+            one.unlink()
+            folder.rmdir()
+            two = await client.documents.download(second, folder)
+        assert two == folder / f"document-{second}.pdf"
+        assert two.read_bytes() == portal.document_file(second, "pdf")
+
+
 def test_the_cli_out_with_a_dot_is_a_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
