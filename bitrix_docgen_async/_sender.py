@@ -188,8 +188,8 @@ class Sender:
             # Even when the caller is cancelled meanwhile: these results were handed over and
             # their reservations cleared, so their execution must be booked.
             await self.limiter.settle_each(bookings)
-            for name, reserved in releases:
-                await self.limiter.release(name, reserved)
+            if releases:
+                await self.limiter.release_each(releases)
         if outer is not None and any(BATCH_KEY in c.budget_keys for c in commands):
             # The whole request is billed to ``batch`` (docs/portal.md#how-batch-is-billed):
             # its outer ``time`` is that budget's view; the commands were booked one by one.

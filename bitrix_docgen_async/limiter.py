@@ -142,9 +142,16 @@ class MemoryBackend:
         return False
 
     async def release(self, method: str, reserved: float) -> None:
-        ledger = self._ledger(method)
-        if ledger is not None:
-            ledger.release(reserved)
+        self.release_each([(method, reserved)])
+
+    def release_each(self, releases: Sequence[tuple[str, float]]) -> None:
+        """:meth:`release` each ``(method, reserved)`` (no await each)."""
+        if self._budget is None:  # nothing was held
+            return
+        for method, reserved in releases:
+            ledger = self._ledger(method)
+            if ledger is not None:
+                ledger.release(reserved)
 
     async def settle(
         self,
@@ -299,6 +306,16 @@ class Limiter:
         """Drop the reservation of a command that did not execute."""
         if reserved:
             await self.backend.release(method, reserved)
+
+    async def release_each(self, releases: Sequence[tuple[str, float]]) -> None:
+        """:meth:`release` each ``(method, reserved)``, in one call to a backend in this
+        process."""
+        each = getattr(self.backend, "release_each", None)
+        if each is not None:
+            each([(method, reserved) for method, reserved in releases if reserved])
+            return
+        for method, reserved in releases:
+            await self.release(method, reserved)
 
     async def release_on(self, keys: Sequence[str], reserved: float) -> None:
         """:meth:`release` on each of ``keys``."""
