@@ -365,20 +365,18 @@ class CommandQueue:
         if command.deadline is not None:
             heapq.heappush(self._deadlines, (command.deadline, next(self._order), command))
 
-    def push_many(self, commands: Sequence[Command]) -> None:
-        """Queue ``commands`` at the back of their keys, in order (:meth:`push` each)."""
+    def push_many(self, key: str, commands: Sequence[Command]) -> None:
+        """Queue ``commands``, all of billing key ``key``, at its back, in order."""
         if not commands:
-            return
-        key = commands[0].billing_key
-        if any(c.billing_key != key or c.deadline is not None for c in commands):
-            for command in commands:
-                self.push(command)
             return
         queue = self._keys.get(key)
         if queue is None:
             queue = self._keys[key] = deque()
         queue.extend(commands)
         self.size += len(commands)
+        for command in commands:
+            if command.deadline is not None:
+                heapq.heappush(self._deadlines, (command.deadline, next(self._order), command))
 
     def heads(self, cost: Callable[[str], float], depth: int) -> list[Head]:
         """Each key's front: its oldest arrival and the costs of up to ``depth`` live commands."""

@@ -205,7 +205,7 @@ class Session(BudgetPlanning):
             commands.append(Command(name, plain, encoded, future, safe, batchable, since=since))
         self._limit(commands, queue_timeout)
         Group.adopt(future, commands, read)
-        self.queue.push_many(commands)
+        self.queue.push_many(name, commands)  # a command's billing key is its method
         self._queued()
         return await future if commands else []
 
@@ -314,15 +314,14 @@ class Session(BudgetPlanning):
                 return batch, spent
 
     def _dispatch(self, batch: list[Command]) -> None:
-        self._learning.update(
-            c.method for c in batch if c.method not in self.costs and self._probe_first(c.method)
-        )
-        task = asyncio.get_running_loop().create_task(self._send(batch))
+        methods = {c.method for c in batch}  # (mostly one: the planner takes keys in runs)
+        self._learning.update(m for m in methods if m not in self.costs and self._probe_first(m))
+        task = asyncio.get_running_loop().create_task(self._send(batch, methods))
         self._sending += 1
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
-    async def _send(self, batch: list[Command]) -> None:
+    async def _send(self, batch: list[Command], methods: set[str]) -> None:
         # Whoever gave up before this point is never sent; from here on, a request has started.
         live: list[Command] = []
         dead: list[Command] = []
@@ -350,7 +349,7 @@ class Session(BudgetPlanning):
             for command in dead:
                 await self.limiter.release_on(command.budget_keys, command.reserved)
                 command.reserved = 0.0
-            self._learning.difference_update(c.method for c in batch)
+            self._learning.difference_update(methods)
             self._sending -= 1
             if not self._sending:  # nothing in flight: lingering calls need not wait longer
                 self._full.set()
