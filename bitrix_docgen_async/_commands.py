@@ -263,11 +263,17 @@ class Command:
     #: Its outcome was handed over (in a group, the shared future is done only at the end).
     settled: bool = False
 
+    def _hand_over(self) -> bool:
+        """Mark its outcome handed over; False when it was already, or nobody waits."""
+        if self.settled or self.future.done():
+            return False
+        self.settled = True
+        return True
+
     def resolve(self, result: CommandResult) -> None:
         """Hand ``result`` to whoever waits (nobody, if they gave up)."""
-        if self.settled or self.future.done():
+        if not self._hand_over():
             return
-        self.settled = True
         if self.group is None:
             self.future.set_result(result)
         else:
@@ -281,15 +287,13 @@ class Command:
         group = self.group
         if group is None or group.read is None:
             self.resolve(CommandResult(result, total, next_, timing))
-        elif not self.settled and not self.future.done():
-            self.settled = True
+        elif self._hand_over():
             group.put_result(self.index, result)
 
     def reject(self, error: BaseException) -> None:
         """Raise ``error`` on whoever waits (in a group: put it in this command's slot)."""
-        if self.settled or self.future.done():
+        if not self._hand_over():
             return
-        self.settled = True
         if self.group is None:
             self.future.set_exception(error)
         else:
@@ -365,10 +369,11 @@ class CommandQueue:
         if command.deadline is not None:
             heapq.heappush(self._deadlines, (command.deadline, next(self._order), command))
 
-    def push_many(self, key: str, commands: Sequence[Command]) -> None:
-        """Queue ``commands``, all of billing key ``key``, at its back, in order."""
+    def push_many(self, commands: Sequence[Command]) -> None:
+        """Queue ``commands``, all of one billing key (one method's), at its back, in order."""
         if not commands:
             return
+        key = commands[0].billing_key
         queue = self._keys.get(key)
         if queue is None:
             queue = self._keys[key] = deque()

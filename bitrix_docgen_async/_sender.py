@@ -319,7 +319,7 @@ class Sender:
         if billed is None:
             in_batch = self.billing.budgets_in_batch(command.method)
             billed = known[pair] = tuple(k for k in keys if k in in_batch) or keys
-        if billed is not keys:
+        if billed != keys:
             releases.extend((key, command.reserved) for key in keys if key not in billed)
         return billed
 
@@ -454,12 +454,7 @@ def _timings(
     Commands run in order: each one ended at least the later ones' durations ago, and a
     whole batch ends within the portal's cut-off too, so that is bounded however many.
     """
-    durations: list[float | None] = []
-    for key in keys:
-        figures = times.get(key)
-        durations.append(
-            None if figures is None else plausible_duration(time_figure(figures, "duration"))
-        )
+    durations = [plausible_duration(time_figure(times.get(key), "duration")) for key in keys]
     ended_ago = [0.0] * len(keys)
     later = 0.0
     for index in range(len(keys) - 1, -1, -1):

@@ -127,23 +127,35 @@ class Session(BudgetPlanning):
     prepare = staticmethod(prepare_call)
 
     def command(
+        self, method: str, params: Mapping[str, Any] | None, *, idempotent: bool | None = None
+    ) -> Command:
+        """A validated command with its own future; not queued."""
+        future = asyncio.get_running_loop().create_future()
+        return self._build(method, (params,), idempotent, future)[0]
+
+    def _build(
         self,
         method: str,
-        params: Mapping[str, Any] | None,
-        *,
-        idempotent: bool | None = None,
-        future: asyncio.Future[Any] | None = None,
-    ) -> Command:
-        """A validated command with its future, or the given (group's) one; not queued."""
-        if self._closed or self._flusher is None:
-            raise ClientStateError("the client is not open: use it inside 'async with'")
-        name, plain, encoded = prepare_call(method, params)
+        params: Sequence[Mapping[str, Any] | None],
+        idempotent: bool | None,
+        future: asyncio.Future[Any],
+    ) -> list[Command]:
+        """Validated commands of ``method``, one per item of ``params``, sharing ``future``;
+        the method's name, rules and the moment are read once for all of them."""
+        self._check_open()
+        name = prepare_method(method)
         info = method_info(name)
         safe = info.idempotent if idempotent is None else idempotent
-        future = future or asyncio.get_running_loop().create_future()
-        return Command(
-            name, plain, encoded, future, safe, info.batchable, since=self.limiter.clock()
-        )
+        batchable, since = info.batchable, self.limiter.clock()
+        commands = []
+        for one in params:
+            plain, encoded = prepare_params(name, one)
+            commands.append(Command(name, plain, encoded, future, safe, batchable, since=since))
+        return commands
+
+    def _check_open(self) -> None:
+        if self._closed or self._flusher is None:
+            raise ClientStateError("the client is not open: use it inside 'async with'")
 
     async def call(
         self,
@@ -190,22 +202,11 @@ class Session(BudgetPlanning):
         """Like one :meth:`call` per item of ``params``, awaited as one: each call's result
         (``read(result)`` as it arrives, with ``read``) or the exception it failed with, in
         order (one future for the lot, no task per call)."""
-        if self._closed or self._flusher is None:
-            raise ClientStateError("the client is not open: use it inside 'async with'")
-        # One method for the lot: its name, rules and the moment are read once.
-        name = prepare_method(method)
-        info = method_info(name)
-        safe = info.idempotent if idempotent is None else idempotent
-        since = self.limiter.clock()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        commands = []
-        batchable = info.batchable
-        for one in params:
-            plain, encoded = prepare_params(name, one)
-            commands.append(Command(name, plain, encoded, future, safe, batchable, since=since))
+        commands = self._build(method, params, idempotent, future)
         self._limit(commands, queue_timeout)
         Group.adopt(future, commands, read)
-        self.queue.push_many(name, commands)  # a command's billing key is its method
+        self.queue.push_many(commands)
         self._queued()
         return await future if commands else []
 
@@ -359,6 +360,5 @@ class Session(BudgetPlanning):
 
     async def send_batch(self, commands: Sequence[Command], *, halt: bool) -> None:
         """Send an explicit batch as one request, through the same sender, budget and retries."""
-        if self._closed or self._flusher is None:
-            raise ClientStateError("the client is not open: use it inside 'async with'")
+        self._check_open()
         await self.sender.send_explicit(commands, halt=halt, is_open=lambda: not self._closed)
