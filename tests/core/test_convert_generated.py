@@ -88,3 +88,66 @@ def test_a_well_formed_row_is_read_by_the_generated_function(
     fast = convert.converter.structure(row, Document)
     assert fast == REFERENCE.structure(row, Document)
     assert (fast.id, fast.entity_type_id, fast.pdf_url, fast.stamps_enabled) == (61, 2, None, False)
+
+
+@pytest.mark.parametrize("cls", _MODELS, ids=lambda c: c.__name__)
+def test_a_model_stored_through_its_slots_is_a_whole_frozen_instance(cls: type) -> None:
+    import pickle
+
+    assert convert._slot_setters(cls) is not None  # the models take the slot path
+    wire = {}  # every key, each with the first value of its type that the reference reads
+    for field in attrs.fields(cls):
+        if field.name not in _LOCAL:
+            wire[_wire_name(cls, field.name)] = next(
+                v
+                for v in valid_values(field.type) + QUIRKS
+                if outcome(REFERENCE, v, field.type)[0] == "ok"
+            )
+    fast, reference = convert.converter.structure(wire, cls), REFERENCE.structure(wire, cls)
+    assert fast == reference and repr(fast) == repr(reference)
+    assert attrs.astuple(fast, recurse=False) == attrs.astuple(reference, recurse=False)
+    assert pickle.loads(pickle.dumps(fast)) == fast  # noqa: S301 - our own bytes
+    assert attrs.evolve(fast) == fast
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.__setattr__(attrs.fields(cls)[0].name, None)
+
+
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    some_id: int
+
+
+@attrs.frozen
+class _Validated:
+    some_id: int = attrs.field(validator=attrs.validators.gt(0))
+
+
+@attrs.frozen
+class _Converted:
+    some_id: int = attrs.field(converter=abs)
+
+
+@attrs.frozen
+class _PostInit:
+    some_id: int
+    seen: list[int] = attrs.field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.seen.append(self.some_id)
+
+
+@pytest.mark.parametrize("cls", [_CachedHash, _Validated, _Converted, _PostInit])
+def test_a_model_whose_init_does_more_is_built_by_its_init(cls: type) -> None:
+    assert convert._slot_setters(cls) is None
+    read = convert._fast_structure_fn(convert.converter, cls)
+    built = read({"someId": "-3"}) if cls is not _Validated else read({"someId": "3"})
+    assert built == (cls(3) if cls is _Validated else cls(-3))
+    if cls is _CachedHash:
+        assert hash(built) == hash(cls(-3))
+    if cls is _Validated:
+        with pytest.raises(ValueError):
+            read({"someId": "-3"})
+    if cls is _Converted:
+        assert built.some_id == 3
+    if cls is _PostInit:
+        assert built.seen == [-3]
