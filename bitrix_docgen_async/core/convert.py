@@ -359,9 +359,14 @@ def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
     """Each field's slot setter, in field order, when storing them is all ``__init__`` does.
 
     None (build with ``cls(...)``) when the class has no slot for a field, or its ``__init__``
-    would do more: a validator, a converter, a pre- or post-init hook, a slot of its own (a
-    cached hash).
+    would do more: one that attrs did not generate for this very class, a ``__new__`` of its
+    own, a validator, a converter, a pre- or post-init hook, a slot of its own (a cached hash).
     """
+    init = getattr(cls.__dict__.get("__init__"), "__code__", None)
+    if init is None or not init.co_filename.startswith("<attrs generated"):
+        return None
+    if any("__new__" in k.__dict__ for k in cls.__mro__[:-1]):  # a __new__ besides object's
+        return None
     if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")):
         return None
     slots = {name for k in cls.__mro__ for name in k.__dict__.get("__slots__", ())}
