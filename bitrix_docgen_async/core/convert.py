@@ -334,9 +334,9 @@ def _fast_structure_fn(
             lines.append(f"    kw[{field.alias!r}] = {read}")
     setters = _slot_setters(cls) if positional else None
     if setters is not None:
-        # Frozen attrs models store each field with ``object.__setattr__`` (~140 ns a field);
-        # their slots' own descriptors store the same values in half the time. Used only
-        # where ``__init__`` would do nothing else (see _slot_setters).
+        # A frozen attrs model's __init__ stores each field through ``object.__setattr__``; its
+        # slots' own descriptors store the same values for less (reading a Document: 84,000 ->
+        # 71,000 instructions under callgrind). Only where __init__ would do nothing else.
         names["new"] = object.__new__
         lines.append("    m = new(cls)")
         for number, setter in enumerate(setters):
