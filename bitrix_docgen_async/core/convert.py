@@ -136,13 +136,12 @@ def _iso(value: str) -> datetime:
 
 
 def _to_decimal(value: Any, _: Any = None) -> Decimal:
-    try:
-        number = None if isinstance(value, bool) else Decimal(str(value).strip())
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise _BadValue("expected a decimal number")
-    return number
+    if not isinstance(value, bool):
+        try:
+            return _decimal_text(str(value))
+        except InvalidOperation:
+            pass
+    raise _BadValue("expected a decimal number")
 
 
 def _decimal_text(value: str) -> Decimal:
@@ -255,6 +254,8 @@ def _fast_structure_fn(
     function, which raises with its detailed message.
     """
     names: dict[str, Any] = {"cls": cls, "MISSING": _MISSING, "int": int, "str": str, "bool": bool}
+    # Times and sums as text, read without their hooks' checks for other types (same result).
+    names.update(iso=_iso, dec=_decimal_text)
     fields = attrs.fields(attrs.resolve_types(cls))  # the models' annotations are strings
     # Arguments by position when the model allows it (no dict of keywords built per row).
     positional = all(
@@ -287,7 +288,6 @@ def _fast_structure_fn(
         names[h], names[t] = hook, inner if (url or inner in _SCALAR_HOOKS) else type_
         passed = _PASS.get(inner)
         read = f"{h}(v, {t})"
-        names["iso"] = _iso  # a time as text: without the hook's checks for other types
         if inner in _MODELS and inner is not Numerator:
             # A nested model sent as an object: its own generated function, not cattrs' hook
             # and the model hook's checks; anything else (and a None) goes through the hook.
@@ -303,7 +303,6 @@ def _fast_structure_fn(
         if inner is datetime and not url:
             read = f"iso(v) if v.__class__ is str and v else ({read})"
         if inner is Decimal:
-            names["dec"] = _decimal_text  # a sum as text (how the portal sends money)
             read = f"dec(v) if v.__class__ is str and v else ({read})"
         if inner is int and not url:
             # Ids come as digit strings from ``get`` (docs/portal.md#wire-quirks): ASCII digits
@@ -369,11 +368,12 @@ def _slot_setters(cls: type[Any]) -> list[Callable[[Any, Any], None]] | None:
         return None
     if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")):
         return None
+    fields = attrs.fields(cls)
     slots = {name for k in cls.__mro__ for name in k.__dict__.get("__slots__", ())}
-    if slots - {"__weakref__"} != {field.name for field in attrs.fields(cls)}:
+    if slots - {"__weakref__"} != {field.name for field in fields}:
         return None
     setters = []
-    for field in attrs.fields(cls):
+    for field in fields:
         if field.validator is not None or field.converter is not None or not field.init:
             return None
         owner = next((k for k in cls.__mro__ if field.name in k.__dict__), object)
